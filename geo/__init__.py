@@ -1,0 +1,1 @@
+"""Pure spatial code: layers, tracks, datum, placement, coverage, maps. No database, HTTP or clock."""
