@@ -1,0 +1,44 @@
+"""The FastAPI application, built by ``create_app(runtime)`` — no import-time singletons."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from ecopatrol.api.routes import coverage, fixes, health, phones, units
+from ecopatrol.runtime import Runtime
+
+log = logging.getLogger("ecopatrol.api")
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    app = FastAPI(title="ecopatrol", version="0.1.0",
+                  description="Ecological-policing patrols, coverage and alerts. 生态警务巡护与预警。")
+    app.state.runtime = runtime
+    for module in (health, units, fixes, phones, coverage):
+        app.include_router(module.router)
+    _limit_body_size(app, runtime.settings.server.max_body_bytes)
+    _json_errors(app)
+    return app
+
+
+def _limit_body_size(app: FastAPI, max_bytes: int) -> None:
+    @app.middleware("http")
+    async def _check_length(request: Request, call_next):  # type: ignore[no-untyped-def]
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > max_bytes):
+            return JSONResponse(status_code=413, content={"detail": [{
+                "loc": ["header", "Content-Length"],
+                "msg": f"the body is larger than {max_bytes} bytes", "type": "too_large"}]})
+        return await call_next(request)
+
+
+def _json_errors(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")}
+                  for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": detail})

@@ -1,0 +1,58 @@
+"""Dependencies: the runtime, the caller (bearer token) and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ecopatrol.api.errors import ApiError
+from ecopatrol.runtime import Runtime
+from ecopatrol.store.tokens_repo import Principal, verify_token
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
+    token = _bearer(request)
+    if token is None:
+        raise ApiError(401, ["header", "Authorization"], "a bearer token is required",
+                       "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    with runtime.store.read() as conn:
+        principal = verify_token(conn, token, now_ms=runtime.now_ms())
+    if principal is None:
+        raise ApiError(401, ["header", "Authorization"], "the token is unknown, expired or revoked",
+                       "unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require(*roles: str) -> Callable[..., Principal]:
+    """A dependency admitting the given roles (commanders are admitted everywhere)."""
+    allowed = {"commander", *roles}
+
+    def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise ApiError(403, ["header", "Authorization"],
+                           f"role {principal.role!r} may not do this (needs {' or '.join(sorted(allowed))})",
+                           "forbidden")
+        return principal
+
+    _check.allowed_roles = frozenset(allowed)  # type: ignore[attr-defined]
+    return _check
+
+
+Commander = Annotated[Principal, Depends(require())]
+FixSender = Annotated[Principal, Depends(require("squad", "device"))]
+Reader = Annotated[Principal, Depends(require("squad"))]

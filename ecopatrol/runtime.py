@@ -1,0 +1,51 @@
+"""The application's wiring: settings, store, clock and the in-memory layer index, built once and injected."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ecopatrol.config import Settings
+from ecopatrol.store import Store, open_store
+
+
+def system_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass
+class Runtime:
+    """Everything a request handler, a job or a CLI command needs. ``clock`` is injectable for tests."""
+
+    settings: Settings
+    store: Store
+    clock: Callable[[], int] = system_clock_ms
+    _layers: object = field(default=None, repr=False)
+    _layers_version: int = -1
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def now_ms(self) -> int:
+        return self.clock()
+
+    def layer_index(self):  # type: ignore[no-untyped-def]
+        """The layers and their placer, reloaded when an import changed them (any process)."""
+        from ecopatrol.layer_index import load_layer_index
+        from ecopatrol.store.layers_repo import layers_version
+
+        with self.store.read() as conn:
+            version = layers_version(conn)
+        with self._lock:
+            if self._layers is None or version != self._layers_version:
+                self._layers = load_layer_index(self.store, self.settings)
+                self._layers_version = version
+            return self._layers
+
+    def close(self) -> None:
+        self.store.dispose()
+
+
+def build_runtime(settings: Settings, *, clock: Callable[[], int] | None = None) -> Runtime:
+    store = open_store(settings.database_url, sqlite_synchronous=settings.database.sqlite_synchronous)
+    return Runtime(settings=settings, store=store, clock=clock or system_clock_ms)

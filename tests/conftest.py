@@ -1,0 +1,98 @@
+"""Shared fixtures: a real store on SQLite and on PostgreSQL + PostGIS, settings, a runtime, an app."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from ecopatrol.config import Settings, load_settings
+from ecopatrol.runtime import Runtime
+from ecopatrol.store import Store, open_store
+from ecopatrol.store.schema import metadata
+
+PG_URL = os.environ.get("ECOPATROL_TEST_PG_URL",
+                        "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/ecopatrol_test")
+REQUIRE_PG = os.environ.get("ECOPATROL_TEST_REQUIRE_PG") == "1"
+T0_MS = 1_763_600_000_000  # 2025-11-20T01:33:20Z, a fixed "now" for tests
+
+
+class FakeClock:
+    """A settable clock in epoch milliseconds."""
+
+    def __init__(self, now_ms: int = T0_MS) -> None:
+        self.now = now_ms
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * 1000)
+
+
+def _ensure_pg_database(url: str) -> str | None:
+    """Create the test database if needed; return a reason it cannot be reached, else None."""
+    base, _, name = url.rpartition("/")
+    try:
+        admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+        return f"PostgreSQL not reachable at {base}: {exc}"
+    return None
+
+
+@pytest.fixture(scope="session")
+def pg_store() -> Iterator[Store]:
+    problem = _ensure_pg_database(PG_URL)
+    if problem:
+        if REQUIRE_PG:
+            pytest.fail(problem)
+        pytest.skip(problem)
+    store = open_store(PG_URL, migrate=False)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
+    store.migrate()
+    yield store
+    store.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A migrated, empty store on each backend."""
+    if request.param == "sqlite":
+        s = open_store(f"sqlite:///{tmp_path / 'test.db'}")
+        yield s
+        s.dispose()
+        return
+    s = request.getfixturevalue("pg_store")
+    _truncate(s)
+    yield s
+
+
+def _truncate(store: Store) -> None:
+    names = ", ".join(t.name for t in metadata.sorted_tables)
+    with store.engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(environ={"ECOPATROL_CONFIG": str(Path(__file__).parent.parent / "config.toml"),
+                                  "ECOPATROL_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}"})
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def runtime(store: Store, settings: Settings, clock: FakeClock) -> Runtime:
+    return Runtime(settings=settings, store=store, clock=clock)
