@@ -1,0 +1,120 @@
+"""Phone tracking apps, spoken to in their own protocols: Traccar Client (OsmAnd) and OwnTracks HTTP.
+
+These apps cannot send a bearer token: Traccar Client is known by its registered device ``id``;
+OwnTracks by its ``X-Limit-D`` header (or the last part of its ``topic``), with HTTP Basic when the
+device was registered with a key. An unknown device is refused (403) unless the configuration allows
+auto-registration.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import json
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from ecopatrol.api.deps import RuntimeDep
+from ecopatrol.api.errors import ApiError, unprocessable
+from ecopatrol.ingest import IngestOutcome, ingest_fixes
+from ecopatrol.runtime import Runtime
+from ecopatrol.store import units_repo
+from ecopatrol.store.tokens_repo import digest
+from geo.tracks import parse_osmand, parse_owntracks
+
+router = APIRouter(tags=["phones"])
+
+
+@router.post("/ingest/osmand")
+async def osmand(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """Traccar Client / OsmAnd: query string or form (speed in knots), or its JSON body (speed in m/s)."""
+    params = dict(request.query_params)
+    body = await request.body()
+    json_body = None
+    ctype = request.headers.get("content-type", "")
+    if body.strip():
+        if "json" in ctype or body.lstrip()[:1] in (b"{", b"["):
+            json_body = _json(body)
+        else:
+            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    result = parse_osmand(params=params or None, json_body=json_body)
+    if result.errors:
+        raise ApiError(422, ["body"], "; ".join(str(e) for e in result.errors[:5]), "bad_fix")
+    device_id = str(result.fixes["unit_id"].iloc[0])
+    unit_id = _unit_for_device(runtime, device_id, password=None)
+    outcome = _store(runtime, result.fixes.assign(unit_id=unit_id))
+    return JSONResponse({"status": "ok", **outcome.to_dict()})
+
+
+@router.post("/ingest/owntracks")
+async def owntracks(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """OwnTracks HTTP mode. Answers ``[]`` (no messages for the phone), as the app expects."""
+    body = _json(await request.body())
+    hint = request.headers.get("x-limit-d") or _topic_device(body)
+    user, password = _basic_auth(request)
+    hint = hint or user
+    if not hint:
+        raise unprocessable(["header", "X-Limit-D"], "the device is not named (X-Limit-D header or topic)")
+    unit_id = _unit_for_device(runtime, hint, password=password)
+    result = parse_owntracks(body, device_hint=unit_id)
+    if result.errors:
+        raise ApiError(422, ["body"], "; ".join(str(e) for e in result.errors[:5]), "bad_fix")
+    if len(result.fixes):
+        _store(runtime, result.fixes.assign(unit_id=unit_id))
+    return JSONResponse([])
+
+
+def _json(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise unprocessable(["body"], f"not valid JSON: {exc}") from None
+
+
+def _topic_device(body: object) -> str | None:
+    first = body[0] if isinstance(body, list) and body else body
+    topic = first.get("topic") if isinstance(first, dict) else None
+    return topic.rstrip("/").rsplit("/", 1)[-1] if isinstance(topic, str) and topic.strip("/") else None
+
+
+def _basic_auth(request: Request) -> tuple[str | None, str | None]:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None, None
+    try:
+        user, _, password = base64.b64decode(value).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return None, None
+    return user, password
+
+
+def _unit_for_device(runtime: Runtime, device_id: str, *, password: str | None) -> str:
+    with runtime.store.read() as conn:
+        device = units_repo.find_device(conn, device_id)
+    if device is None:
+        if not runtime.settings.ingest.allow_auto_register:
+            raise ApiError(403, ["device", device_id],
+                           f"unknown device {device_id!r}: register it with "
+                           f"`ecopatrol units add UNIT --mode foot --device {device_id}`", "unknown_device")
+        with runtime.store.write() as conn:
+            units_repo.upsert_unit(conn, device_id, mode=runtime.settings.ingest.auto_register_mode,
+                                   datum=runtime.settings.ingest.default_datum, now_ms=runtime.now_ms())
+            units_repo.add_device(conn, device_id, device_id, key_hash=None, now_ms=runtime.now_ms())
+        return device_id
+    if device.key_hash is not None and (password is None
+                                        or not hmac.compare_digest(digest(password), device.key_hash)):
+        raise ApiError(401, ["header", "Authorization"], "this device needs its key (HTTP Basic password)",
+                       "unauthorized", headers={"WWW-Authenticate": 'Basic realm="ecopatrol"'})
+    return device.unit.unit_id
+
+
+def _store(runtime: Runtime, fixes) -> IngestOutcome:  # type: ignore[no-untyped-def]
+    outcome = ingest_fixes(runtime, fixes.assign(mode=""), auto_register=False)
+    if outcome.accepted == 0 and outcome.duplicates == 0 and outcome.rejected:
+        reasons = ", ".join(sorted({str(r["reason"]) for r in outcome.rejected}))
+        raise ApiError(422, ["body"], f"the fix was refused: {reasons}", "rejected")
+    return outcome
+
+
