@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ecopatrol.config import Settings
+from ecopatrol.events import EventBus
 from ecopatrol.store import Store, open_store
 
 
@@ -22,6 +23,7 @@ class Runtime:
     settings: Settings
     store: Store
     clock: Callable[[], int] = system_clock_ms
+    events: EventBus = field(default_factory=EventBus)
     _layers: object = field(default=None, repr=False)
     _layers_version: int = -1
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
