@@ -84,7 +84,7 @@ def simulate(unit: Annotated[list[str] | None, typer.Option(help="only these uni
 def units_add(unit_id: str,
               mode: Annotated[str, typer.Option(help="vehicle | foot | boat")],
               datum: Annotated[str, typer.Option(help="wgs84 | gcj02 | cgcs2000")] = "wgs84",
-              device: Annotated[list[str] | None, typer.Option(help="a device id that reports for it")] = None,
+              device: Annotated[list[str] | None, typer.Option(help="a reporting device id")] = None,
               name: Annotated[str, typer.Option()] = "", config: ConfigOpt = None) -> None:
     """Register a unit (and the devices that report for it)."""
     from ecopatrol.store import units_repo

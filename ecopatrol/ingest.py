@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from geo.increment import coverage_delta, flag_outliers
+from geo.placement import to_metric
 from sqlalchemy import Connection, text
 
 from ecopatrol.runtime import Runtime
 from ecopatrol.store import coverage_repo, fixes_repo, units_repo
 from geo.cleaning import clean_fixes
 from geo.datum import to_wgs84
-from geo.increment import coverage_delta, flag_outliers
-from geo.placement import to_metric
 from geo.schema import check_fixes
 
 

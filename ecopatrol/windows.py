@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 _SPAN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([mhdw])\s*$")
@@ -24,7 +24,7 @@ def since_ms(value: str, *, now_ms: int) -> int:
     except ValueError:
         raise WindowError(f"since must look like 24h, 7d, 30d or an ISO-8601 time, got {value!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     start = int(moment.timestamp() * 1000)
     if start > now_ms:
         raise WindowError(f"since {value!r} is in the future")

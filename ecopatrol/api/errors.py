@@ -28,5 +28,6 @@ def record_errors(errors: Sequence[object], *, loc_prefix: str = "body", limit: 
     items = [{"loc": [loc_prefix, e.where, e.field], "msg": e.reason, "type": "value_error"}  # type: ignore[attr-defined]
              for e in errors[:limit]]
     if len(errors) > limit:
-        items.append({"loc": [loc_prefix], "msg": f"{len(errors) - limit} more errors", "type": "value_error"})
+        more = f"{len(errors) - limit} more errors"
+        items.append({"loc": [loc_prefix], "msg": more, "type": "value_error"})
     return items
