@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-from geo.coverage import coverage_gaps, coverage_summary
 
 from ecopatrol.runtime import Runtime
 from ecopatrol.store import coverage_repo
 from ecopatrol.windows import WindowError, local_day, since_ms
+from geo.coverage import coverage_gaps, coverage_summary
 
 
 class CoverageQueryError(ValueError):

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from geo.increment import coverage_delta, flag_outliers
-from geo.placement import to_metric
 from sqlalchemy import Connection, text
 
 from ecopatrol.runtime import Runtime
 from ecopatrol.store import coverage_repo, fixes_repo, units_repo
+from ecopatrol.windows import utc_offset_hours
 from geo.cleaning import clean_fixes
 from geo.datum import to_wgs84
+from geo.increment import coverage_delta
+from geo.placement import to_metric
 from geo.schema import check_fixes
 
 
@@ -47,14 +48,15 @@ def ingest_fixes(runtime: Runtime, fixes: pd.DataFrame, *, datum: str | None = N
     frame["row"] = np.arange(len(frame))
     frame, refused = _resolve_units(runtime, frame, now_ms=now_ms, auto_register=auto_register)
     frame = _to_wgs84(frame, datum)
-    frame, cleaning_refused = _clean(runtime, frame, now_ms=now_ms)
-    rejected = pd.concat([refused, cleaning_refused], ignore_index=True)
-    outcome.rejected = _rejections(rejected)
     with runtime.store.write() as conn:
         _lock_units(conn, frame["unit_id"].unique().tolist())
-        if len(frame):
-            _persist(runtime, conn, frame, now_ms=now_ms, outcome=outcome)
+        window = fixes_repo.stored_window(conn, _windows(frame, runtime.settings.ingest.max_gap_s))
+        accepted, cleaning_refused = _clean(runtime, frame, window, now_ms=now_ms)
+        rejected = pd.concat([refused, cleaning_refused], ignore_index=True)
+        if len(accepted):
+            _persist(runtime, conn, accepted, window, now_ms=now_ms, outcome=outcome)
         fixes_repo.insert_rejected(conn, rejected, now_ms)
+    outcome.rejected = _rejections(rejected)
     return outcome
 
 
@@ -95,13 +97,23 @@ def _to_wgs84(frame: pd.DataFrame, datum: str | None) -> pd.DataFrame:
     return frame.drop(columns=["datum"])
 
 
-def _clean(runtime: Runtime, frame: pd.DataFrame, *, now_ms: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _clean(runtime: Runtime, frame: pd.DataFrame, window: pd.DataFrame, *,
+           now_ms: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Refuse impossible fixes; flag speed outliers against the stored fix just before each unit's batch."""
     ingest = runtime.settings.ingest
     bounds = runtime.layer_index().bounds_lonlat
     result = clean_fixes(frame, now_ms=now_ms, bounds_lonlat=bounds,
                          margin_m=runtime.settings.deployment.margin_m, max_future_s=ingest.max_future_s,
-                         max_speed_mps=ingest.max_speed_mps.model_dump())
+                         max_speed_mps=ingest.max_speed_mps.model_dump(),
+                         previous=_previous(window, frame))
     return result.accepted, result.rejected
+
+
+def _previous(window: pd.DataFrame, frame: pd.DataFrame) -> pd.DataFrame:
+    """Per unit, the last stored fix before the batch's first fix."""
+    first = frame.groupby("unit_id")["time_ms"].min()
+    before = window[window["time_ms"] < window["unit_id"].map(first).fillna(0).to_numpy()]
+    return before.sort_values("time_ms").groupby("unit_id").tail(1)[["unit_id", "time_ms", "lon", "lat"]]
 
 
 def _rejections(rejected: pd.DataFrame) -> list[dict[str, object]]:
@@ -120,12 +132,11 @@ def _lock_units(conn: Connection, unit_ids: list[str]) -> None:
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('ecopatrol.unit:' || :u))"), {"u": unit_id})
 
 
-def _persist(runtime: Runtime, conn: Connection, frame: pd.DataFrame, *, now_ms: int,
-             outcome: IngestOutcome) -> None:
-    """Drop stored duplicates, flag outliers in context, place, insert and add coverage."""
+def _persist(runtime: Runtime, conn: Connection, frame: pd.DataFrame, window: pd.DataFrame, *,
+             now_ms: int, outcome: IngestOutcome) -> None:
+    """Drop stored duplicates, place, insert and add the coverage the new fixes bring."""
     settings = runtime.settings
     crs = settings.deployment.metric_crs
-    window = fixes_repo.stored_window(conn, _windows(frame, settings.ingest.max_gap_s))
     stored = pd.MultiIndex.from_frame(window[["unit_id", "time_ms"]])
     is_dup = pd.MultiIndex.from_frame(frame[["unit_id", "time_ms"]]).isin(stored)
     outcome.duplicates = int(is_dup.sum())
@@ -133,8 +144,8 @@ def _persist(runtime: Runtime, conn: Connection, frame: pd.DataFrame, *, now_ms:
     if new.empty:
         return
     new["x_m"], new["y_m"] = to_metric(new["lon"].to_numpy(), new["lat"].to_numpy(), crs)
+    window = window.copy()
     window["x_m"], window["y_m"] = to_metric(window["lon"].to_numpy(), window["lat"].to_numpy(), crs)
-    new["outlier"] = flag_outliers(window, new, max_speed_mps=settings.ingest.max_speed_mps.model_dump())
     outcome.outliers = int(new["outlier"].sum())
     index = runtime.layer_index()
     sweep = settings.ingest.sweep_width_m.model_dump()
@@ -147,7 +158,7 @@ def _persist(runtime: Runtime, conn: Connection, frame: pd.DataFrame, *, now_ms:
     outcome.accepted = fixes_repo.insert_fixes(conn, new)
     delta = coverage_delta(window, new, index.placer, sweep_width_m=sweep,
                            max_gap_s=settings.ingest.max_gap_s, max_jump_m=settings.ingest.max_jump_m,
-                           tz=settings.deployment.timezone)
+                           day_offset_hours=utc_offset_hours(settings.deployment.timezone, now_ms))
     outcome.coverage_rows = coverage_repo.add_contributions(conn, delta)
 
 

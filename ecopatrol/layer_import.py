@@ -6,10 +6,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
-from geo.layers import LayerError, make_cells, make_reaches, prepare_townships, prepare_zones, read_layer
 
 from ecopatrol.runtime import Runtime
 from ecopatrol.store.layers_repo import replace_features
+from geo.layers import LayerError, make_cells, make_reaches, prepare_townships, prepare_zones, read_layer
 from geo.schema import RecordError
 
 #: user-facing kind → (stored kind, id column, name column, size column)

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 
 import geopandas as gpd
 import pandas as pd
-from geo.layers import Layers
-from geo.placement import Placer
 
 from ecopatrol.config import Settings
 from ecopatrol.store import Store
 from ecopatrol.store.layers_repo import load_features
+from geo.layers import Layers
+from geo.placement import Placer
 
 DEFAULT_BOUNDS = (73.0, 18.0, 135.0, 54.0)  # China, when no layer and no configured bounds exist
 
