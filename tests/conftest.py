@@ -49,18 +49,28 @@ def _ensure_pg_database(url: str) -> str | None:
 
 @pytest.fixture(scope="session")
 def pg_store() -> Iterator[Store]:
-    problem = _ensure_pg_database(PG_URL)
+    url = f"{PG_URL}_{os.getpid()}"  # one database per test process: parallel runs never collide
+    problem = _ensure_pg_database(url)
     if problem:
         if REQUIRE_PG:
             pytest.fail(problem)
         pytest.skip(problem)
-    store = open_store(PG_URL, migrate=False)
+    store = open_store(url, migrate=False)
     with store.engine.begin() as conn:
         conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
     store.migrate()
     yield store
     store.dispose()
+    _drop_pg_database(url)
+
+
+def _drop_pg_database(url: str) -> None:
+    base, _, name = url.rpartition("/")
+    admin = sa.create_engine(f"{base}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

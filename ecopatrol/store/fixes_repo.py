@@ -72,7 +72,7 @@ def _copy_postgres(conn: Connection, frame: pd.DataFrame) -> int:
     buf = io.StringIO()
     out = frame.copy()
     out["outlier"] = out["outlier"].map({True: "t", False: "f"})
-    out.to_csv(buf, index=False, header=False, na_rep="\\N", sep="\t", float_format="%.9g")
+    out.to_csv(buf, index=False, header=False, na_rep="\\N", sep="\t", float_format="%.17g")
     cols = ",".join(STORED_COLUMNS)
     raw = conn.connection.driver_connection  # psycopg connection
     with raw.cursor() as cur:  # type: ignore[union-attr]

@@ -17,7 +17,7 @@ from ecopatrol.store import fixes_repo, units_repo
 from ecopatrol.store.tokens_repo import Principal
 from ecopatrol.windows import WindowError, since_ms
 from geo.schema import fix_frame
-from geo.tracks import times_to_ms
+from geo.tracks._time import times_to_ms
 
 router = APIRouter(prefix="/api/v1", tags=["fixes"])
 MAX_BATCH = 100_000
