@@ -17,7 +17,7 @@ from ecopatrol.store.schema import metadata
 PG_URL = os.environ.get("ECOPATROL_TEST_PG_URL",
                         "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/ecopatrol_test")
 REQUIRE_PG = os.environ.get("ECOPATROL_TEST_REQUIRE_PG") == "1"
-T0_MS = 1_763_600_000_000  # 2025-11-20T01:33:20Z, a fixed "now" for tests
+T0_MS = 1_763_600_000_000  # 2025-11-20T00:53:20Z, a fixed "now" for tests
 
 
 class FakeClock:
@@ -42,7 +42,7 @@ def _ensure_pg_database(url: str) -> str | None:
             if not conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first():
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         admin.dispose()
-    except Exception as exc:  # noqa: BLE001 - any failure means "no PostgreSQL here"
+    except Exception as exc:  # any failure means "no PostgreSQL here"
         return f"PostgreSQL not reachable at {base}: {exc}"
     return None
 

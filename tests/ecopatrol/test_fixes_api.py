@@ -96,7 +96,7 @@ def test_traccar_client_query_string_with_knots(api: TestClient, runtime: Runtim
 
 def test_traccar_client_json_body(api: TestClient, runtime: Runtime) -> None:
     body = {"device_id": "866000000000001", "location": {
-        "timestamp": "2025-11-20T01:30:00.000Z",
+        "timestamp": "2025-11-20T00:50:00.000Z",
         "coords": {"latitude": 28.8003, "longitude": 120.716, "speed": 3.5, "accuracy": 8}}}
     assert api.post("/ingest/osmand", json=body).status_code == 200
 
