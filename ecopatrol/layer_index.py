@@ -44,7 +44,8 @@ def load_layer_index(store: Store, settings: Settings) -> LayerIndex:
 
 
 def _metric(frame: gpd.GeoDataFrame, kind: str, crs: str) -> gpd.GeoDataFrame:
-    out = frame.rename(columns=_RENAMES[kind]).to_crs(crs)
+    out = frame.rename(columns=_RENAMES[kind])
+    out = out.loc[:, ~out.columns.duplicated(keep="first")].to_crs(crs)  # stored columns win over props
     if "kind" not in out.columns and kind == "zone":
         out["kind"] = "protected"
     return out
