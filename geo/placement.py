@@ -1,14 +1,21 @@
 """Placement: which reach (within the sweep width), forest cell, township and zones a point is in.
 
 A :class:`Placer` is built once from :class:`~geo.layers.Layers`: one STRtree per layer (prepared
-geometries), from which it precomputes, per pixel of a grid over the layers, the few features a
-point in that pixel can touch. ``place`` then needs no GEOS call per point except the exact
-point-in-polygon test near polygon boundaries (``intersects_xy`` on prepared polygons).
+geometries), from which it precomputes, per grid pixel, the few features a point in that pixel
+can touch. ``place`` then needs no GEOS call per point except the exact point-in-polygon test near
+polygon boundaries (``intersects_xy`` on prepared polygons), so no shapely Point is ever built.
 
-Why not ``STRtree.query_nearest`` per point: measured on a 160 km river cut into 322 reaches of
-~50 vertices, it costs 10-40 µs per point once any reach is within ``max_distance`` (GEOS runs the
-full nearest search), i.e. 5-10 s per million fixes. The per-pixel candidate edges give the same
-answer (exact within the sweep width) with numpy in a fraction of that.
+Why not ``STRtree.query_nearest(max_distance=...)`` per point: measured on a 160 km river cut into
+322 reaches of ~50 vertices it costs 10-40 µs per point once any reach is within the bound (GEOS
+then runs the full nearest search), i.e. 5-10 s per million fixes, and ``query(predicate=
+"intersects")`` against township polygons of a few thousand vertices ~11 s (it prepares the points,
+not the polygons). The per-pixel candidate edges give the same answer (exact within the sweep
+width) with numpy in a fraction of that.
+
+Accuracy: reaches are simplified by ``PlacerOptions.simplify_m`` (0.5 m) for placement; within the
+largest sweep width of a call distances are exact to that; beyond it ``dist_to_river_m`` comes
+from a jump-flooded distance field (see :class:`RiverIndex`): exact for most points, never
+below the true distance (less 0.5 m), at worst ~2.8 far-grid pixels above it.
 """
 
 from __future__ import annotations
@@ -188,10 +195,12 @@ class Edges:
 
     @classmethod
     def of(cls, lines: np.ndarray, simplify_m: float = 0.0) -> Edges:
-        if simplify_m > 0 and len(lines):
-            lines = shapely.simplify(lines, simplify_m, preserve_topology=False)
-        xy, owner = shapely.get_coordinates(lines, return_index=True)
-        same = owner[1:] == owner[:-1]
+        parts, line_of = shapely.get_parts(lines, return_index=True)
+        if simplify_m > 0 and len(parts):
+            parts = shapely.simplify(parts, simplify_m, preserve_topology=False)
+        xy, part_of = shapely.get_coordinates(parts, return_index=True)
+        same = part_of[1:] == part_of[:-1]
+        owner = line_of[part_of]
         a, b = xy[:-1][same], xy[1:][same]
         d = b - a
         len2 = (d * d).sum(axis=1)
@@ -262,7 +271,11 @@ class PolygonLookup:
         if len(index) == 0:
             none = np.array([], dtype=np.int64)
             return Lists.build(none, none, none.astype(bool), n_dense=n_pixels)
-        pixels = grid.pixels_over(tuple(shapely.total_bounds(index.geoms)))
+        bounds = shapely.total_bounds(index.geoms)
+        if not np.isfinite(bounds).all():
+            none = np.array([], dtype=np.int64)
+            return Lists.build(none, none, none.astype(bool), n_dense=n_pixels)
+        pixels = grid.pixels_over(tuple(bounds))
         boxes = all_boxes[pixels]
         box, feature = index.tree.query(boxes)
         meets = shapely.intersects(index.geoms[feature], boxes[box])
@@ -397,15 +410,14 @@ class RiverIndex:
         return self._near_lists[key]
 
 
-def _near_lists(edges: Edges, grid: Grid, bound_m: float) -> Lists:
-    """Per fine pixel (centre c, half-diagonal h) the edges that can be nearest to a point of the
-    pixel lying within ``bound_m``: those with ``dist(c, e) <= min(bound, d_c + h) + h`` where
-    ``d_c`` is the distance from c to the river; pixels with ``d_c > bound + h`` get no list."""
-    h = grid.size_m / np.sqrt(2.0)
-    reach_m = bound_m + 2 * h
+def _edge_pixel_pairs(edges: Edges, grid: Grid,
+                      radius_m: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pixel key, edge, distance from the pixel centre) for every pixel whose centre may lie
+    within ``radius_m`` of an edge (pixels over each edge's bounds grown by ``radius_m``), sorted
+    by key."""
     b = edges.bounds()
-    i0, j0 = grid.indices(b[:, 0] - reach_m, b[:, 1] - reach_m)
-    i1, j1 = grid.indices(b[:, 2] + reach_m, b[:, 3] + reach_m)
+    i0, j0 = grid.indices(b[:, 0] - radius_m, b[:, 1] - radius_m)
+    i1, j1 = grid.indices(b[:, 2] + radius_m, b[:, 3] + radius_m)
     edge, ix = _expand_ranges(i0, i1)
     row, iy = _expand_ranges(j0[edge], j1[edge])
     edge, ix = edge[row], ix[row]
@@ -413,11 +425,39 @@ def _near_lists(edges: Edges, grid: Grid, bound_m: float) -> Lists:
     d = edges.distance(edge, cx, cy)
     key = _key(ix, iy)
     order = np.argsort(key, kind="stable")
-    key, edge, d = key[order], edge[order], d[order]
+    return key[order], edge[order], d[order]
+
+
+def _near_lists(edges: Edges, grid: Grid, bound_m: float) -> Lists:
+    """Per fine pixel (centre c, half-diagonal h) the edges that can be nearest to a point of the
+    pixel lying within ``bound_m``: those with ``dist(c, e) <= min(bound, d_c + h) + h`` where
+    ``d_c`` is the distance from c to the river; pixels with ``d_c > bound + h`` get no list."""
+    h = grid.size_m / np.sqrt(2.0)
+    key, edge, d = _edge_pixel_pairs(edges, grid, bound_m + 2 * h)
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     d_c = np.repeat(np.minimum.reduceat(d, starts), np.diff(np.r_[starts, len(key)]))
     keep = (d_c <= bound_m + h) & (d <= np.minimum(bound_m, d_c + h) + h)
     return Lists.build(key[keep], edge[keep], np.zeros(int(keep.sum()), dtype=bool))
+
+
+def _within_lists(edges: Edges, grid: Grid, radius_m: float) -> Lists:
+    """Per pixel, every edge within ``radius_m`` of some point of the pixel."""
+    h = grid.size_m / np.sqrt(2.0)
+    key, edge, d = _edge_pixel_pairs(edges, grid, radius_m + h)
+    keep = d <= radius_m + h
+    return Lists.build(key[keep], edge[keep], np.zeros(int(keep.sum()), dtype=bool))
+
+
+def _box_lists(geoms: np.ndarray, grid: Grid, margin_m: float) -> Lists:
+    """Per pixel, every geometry whose bounds come within ``margin_m`` of the pixel."""
+    b = shapely.bounds(geoms)
+    ok = np.isfinite(b).all(axis=1)
+    i0, j0 = grid.indices(b[ok, 0] - margin_m, b[ok, 1] - margin_m)
+    i1, j1 = grid.indices(b[ok, 2] + margin_m, b[ok, 3] + margin_m)
+    geom, ix = _expand_ranges(i0, i1)
+    row, iy = _expand_ranges(j0[geom], j1[geom])
+    geom, ix = np.flatnonzero(ok)[geom[row]], ix[row]
+    return Lists.build(_key(ix, iy), geom, np.zeros(len(geom), dtype=bool))
 
 
 def _descend(edges: Edges, edge: np.ndarray, dist: np.ndarray, x: np.ndarray, y: np.ndarray,
@@ -444,7 +484,8 @@ def _descend(edges: Edges, edge: np.ndarray, dist: np.ndarray, x: np.ndarray, y:
 
 def _jump_flood(edges: Edges, grid: Grid) -> np.ndarray:
     """Per pixel, the edge nearest to its centre (nearly always): seed the pixels that edges pass
-    through, then jump-flood with steps n/2, …, 1 and one more step of 1 (JFA+1)."""
+    through, jump-flood with steps n/2, …, 1 and one more step of 1 (JFA+1), then walk each label
+    along the river to the nearest edge (only one edge per pixel can be a seed)."""
     px, py = np.meshgrid(grid.x0 + (np.arange(grid.nx) + 0.5) * grid.size_m,
                          grid.y0 + (np.arange(grid.ny) + 0.5) * grid.size_m)
     labels = _seed(edges, grid)
@@ -460,6 +501,8 @@ def _jump_flood(edges: Edges, grid: Grid) -> np.ndarray:
                     better = d < best.ravel()[new]
                     labels.ravel()[new[better]] = candidate.ravel()[new[better]]
                     best.ravel()[new[better]] = d[better]
+    flat = labels.reshape(-1)  # edges too short to seed a pixel: walk to them along the river
+    _descend(edges, flat, best.reshape(-1), px.reshape(-1), py.reshape(-1))
     return labels
 
 
@@ -507,11 +550,13 @@ class PlacerOptions:
     """Tuning of a :class:`Placer` (defaults suit a county: ~10^5 km², 10^3 reaches)."""
 
     max_pixels: int = 1 << 18
-    max_far_pixels: int = 1 << 16
+    max_far_pixels: int = 1 << 18
     min_pixel_m: float = 20.0
     margin_m: float = 2_000.0
     simplify_m: float = 0.5
     near_pixel_m: float = 32.0
+    sweep_pixel_m: float = 50.0
+    sweep_simplify_m: float = 2.0
 
 
 class Placer:
@@ -533,6 +578,30 @@ class Placer:
         boxes = self.grid.boxes(np.arange(self.grid.nx * self.grid.ny))
         self._polygons = {name: PolygonLookup(getattr(self, name), self.grid, boxes)
                           for name in ("cells", "townships", "zones")}
+        self.sweep_grid = Grid(self.grid.x0, self.grid.y0, opts.sweep_pixel_m, 0, 0)
+        self._sweep_simplify_m = opts.sweep_simplify_m
+        self._sweep_edges: Edges | None = None
+        self._sweep_lists: dict[tuple[str, float], Lists] = {}
+
+    @property
+    def sweep_edges(self) -> Edges:
+        """The reaches' edges for coverage sweeps (simplified by ``sweep_simplify_m``)."""
+        if self._sweep_edges is None:
+            self._sweep_edges = Edges.of(self.reaches.geoms, self._sweep_simplify_m)
+        return self._sweep_edges
+
+    def sweep_candidates(self, kind: str, x: np.ndarray, y: np.ndarray,
+                         within_m: float) -> tuple[np.ndarray, np.ndarray]:
+        """(row, item) pairs: for ``kind="edge"`` every river edge (``self.sweep_edges``) within
+        ``within_m`` of some point of the sweep pixel of (x, y); for ``kind="cell"`` every cell
+        whose bounds come within ``within_m`` of it. A superset, for exact tests by the caller."""
+        key = (kind, float(np.ceil(within_m)))
+        if key not in self._sweep_lists:
+            self._sweep_lists[key] = (
+                _within_lists(self.sweep_edges, self.sweep_grid, key[1]) if kind == "edge"
+                else _box_lists(self.cells.geoms, self.sweep_grid, key[1]))
+        row, item, _ = self._sweep_lists[key].expand(_key(*self.sweep_grid.indices(x, y)))
+        return row, item
 
     def place(self, x_m: np.ndarray, y_m: np.ndarray,
               sweep_width_m: np.ndarray | float) -> pd.DataFrame:
@@ -591,11 +660,11 @@ def _placement_frame(n: int, ok: np.ndarray, reach: np.ndarray, dist: np.ndarray
 
 
 def _extent(layers: Layers, margin_m: float) -> tuple[float, float, float, float]:
-    frames = [f for f in (layers.reaches, layers.cells, layers.townships, layers.zones)
-              if not f.empty]
-    if not frames:
+    b = np.array([f.total_bounds for f in (layers.reaches, layers.cells, layers.townships,
+                                           layers.zones) if not f.empty])
+    b = b[np.isfinite(b).all(axis=1)] if len(b) else b
+    if len(b) == 0:
         return (0.0, 0.0, 1.0, 1.0)
-    b = np.array([f.total_bounds for f in frames])
     return (b[:, 0].min() - margin_m, b[:, 1].min() - margin_m, b[:, 2].max() + margin_m,
             b[:, 3].max() + margin_m)
 
