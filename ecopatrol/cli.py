@@ -205,6 +205,15 @@ def token_create(role: Annotated[str, typer.Option(help="commander | squad | par
     typer.echo(token)
 
 
+from ecopatrol.cli_reports import reports_app  # noqa: E402
+from ecopatrol.cli_review import register as register_review  # noqa: E402
+from ecopatrol.cli_rules import rules_app  # noqa: E402
+
+app.add_typer(reports_app, name="reports")
+app.add_typer(rules_app, name="rules")
+register_review(app)  # map, export
+
+
 def main() -> None:
     try:
         app()

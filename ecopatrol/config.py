@@ -31,7 +31,7 @@ class ServerSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str = ""
-    max_body_bytes: int = Field(20_000_000, gt=0)
+    max_body_bytes: int = Field(45_000_000, gt=0)
 
 
 class DatabaseSettings(_Section):
@@ -88,6 +88,17 @@ class CoverageSettings(_Section):
         return self
 
 
+class ReportsSettings(_Section):
+    max_photo_bytes: int = Field(8_388_608, gt=0)
+    public_burst: int = Field(10, ge=1)
+    public_per_minute: float = Field(10, gt=0)
+
+
+class MapsSettings(_Section):
+    tile_url: str = ""
+    tile_attribution: str = ""
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -95,6 +106,8 @@ class Settings(_Section):
     layers: LayerSettings = LayerSettings()
     ingest: IngestSettings = IngestSettings()
     coverage: CoverageSettings = CoverageSettings()
+    reports: ReportsSettings = ReportsSettings()
+    maps: MapsSettings = MapsSettings()
     rules: list[dict[str, Any]] = []
     escalation: dict[str, Any] = {}
     channels: dict[str, Any] = {}

@@ -133,7 +133,8 @@ class LiveServer:
         sock.close()
         self.url = f"http://127.0.0.1:{self.port}"
         self.runtime = runtime
-        config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=self.port, log_level="warning")
+        config = uvicorn.Config(create_app(runtime), host="127.0.0.1", port=self.port, log_level="warning",
+                                timeout_graceful_shutdown=1)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -8,20 +8,50 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from ecopatrol.api.routes import coverage, fixes, health, phones, units
+from ecopatrol.alerting.wiring import install_alerting
+from ecopatrol.api.routes import (
+    alerts,
+    coverage,
+    delivery,
+    exports,
+    fixes,
+    health,
+    layers,
+    maps,
+    pages_reports,
+    personnel,
+    phone_page,
+    phones,
+    reports,
+    review,
+    squads,
+    stats,
+    stream,
+    units,
+)
+from ecopatrol.delivery.install import install_delivery
+from ecopatrol.live.install import install_live
 from ecopatrol.runtime import Runtime
 
 log = logging.getLogger("ecopatrol.api")
 
 
-def create_app(runtime: Runtime) -> FastAPI:
+def create_app(runtime: Runtime, *, scheduler: bool = True, delivery_worker: bool = True) -> FastAPI:
+    """The whole application. Tests may leave out the background scheduler and delivery worker."""
     app = FastAPI(title="ecopatrol", version="0.1.0",
                   description="Ecological-policing patrols, coverage and alerts. 生态警务巡护与预警。")
     app.state.runtime = runtime
-    for module in (health, units, fixes, phones, coverage):
+    # the stream router comes before the alerts router, so /alerts/stream is never read as an alert id
+    for module in (health, units, fixes, phones, coverage, reports, layers, pages_reports, personnel,
+                   squads, stream, alerts, delivery, phone_page, maps, review, stats, exports):
         app.include_router(module.router)
+    pages_reports.mount_static(app)
     _limit_body_size(app, runtime.settings.server.max_body_bytes)
     _json_errors(app)
+    install_alerting(app, scheduler=scheduler)  # bad rules stop the start; the scheduler runs in the lifespan
+    install_live(app)
+    if delivery_worker:
+        install_delivery(app)
     return app
 
 

@@ -1,0 +1,362 @@
+"""The alerting service: the thin adapters between the store and the pure ``alerts`` domain.
+
+- ``on_report_committed``: report rules the moment a report commits (subscribed to ``report.created``);
+- ``evaluate_scheduled`` / ``escalation_tick`` / ``tick``: scheduled rules, then escalation,
+  reassignment and mute checks of the open alerts;
+- ``act`` / ``decline``: people moving an alert on;
+- silences.
+
+Every pipeline run loads its context and persists its result in ONE transaction, under a lock (the
+SQLite write lock; a PostgreSQL advisory lock across processes), so two runs never create the same
+alert twice. After the commit each changed alert is published as ``alert.changed`` and the linked
+reports are moved on (triaged, assigned, on scene, resolved) through the report service.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from alerts.lifecycle import Action, TransitionError, apply_action
+from alerts.lifecycle import decline as decline_alert
+from alerts.model import Alert, AlertState, Candidate, Evidence, Outcome, ReportFact, TimelineKind
+from alerts.pipeline import DEFAULT_STAGES, PipelineContext, PipelineResult, run_pipeline, run_tick
+from alerts.reasons import DeclineReason
+from alerts.rules import Rule, evaluate_report_committed, evaluate_rules
+from alerts.silence import Silence
+from ecopatrol.alerting import facts, people, repo
+from ecopatrol.alerting.context import load_context, new_id
+from ecopatrol.alerting.settings import AlertingConfig, load_alerting
+from ecopatrol.runtime import Runtime
+
+log = logging.getLogger("ecopatrol.alerting")
+_CONFIG_ATTR = "_alerting_config"
+
+__all__ = [
+    "AlertNotFound",
+    "TickResult",
+    "TransitionError",
+    "act",
+    "alerting_config",
+    "configure",
+    "create_silence",
+    "decline",
+    "escalation_tick",
+    "evaluate",
+    "evaluate_scheduled",
+    "expire_silence",
+    "on_report_committed",
+    "report_created_handler",
+    "report_overdue",
+    "sync_reports",
+    "tick",
+]
+
+
+class AlertNotFound(LookupError):
+    """No alert with this id."""
+
+
+@dataclass(frozen=True)
+class TickResult:
+    rules: PipelineResult
+    escalation: PipelineResult
+
+    @property
+    def created(self) -> list[Alert]:
+        return [*self.rules.created, *self.escalation.created]
+
+
+def alerting_config(runtime: Runtime) -> AlertingConfig:
+    """The runtime's alerting configuration (loaded once from its settings; may raise
+    ``AlertingConfigError``)."""
+    cfg = getattr(runtime, _CONFIG_ATTR, None)
+    if cfg is None:
+        cfg = load_alerting(runtime.settings)
+        setattr(runtime, _CONFIG_ATTR, cfg)
+    return cfg
+
+
+def configure(runtime: Runtime, cfg: AlertingConfig) -> None:
+    """Use ``cfg`` for this runtime (tests, ``rules test``)."""
+    setattr(runtime, _CONFIG_ATTR, cfg)
+
+
+def _crs(runtime: Runtime) -> str:
+    return runtime.settings.deployment.metric_crs
+
+
+# ------------------------------------------------------------------------------------------ running
+
+
+def _run(runtime: Runtime, steps: Sequence[Callable[[PipelineContext], PipelineResult]], *,
+         actor: str = "system", now_ms: int | None = None) -> list[PipelineResult]:
+    """Load the context, run each step on it and persist its result, all in one locked transaction."""
+    cfg = alerting_config(runtime)
+    now = runtime.now_ms() if now_ms is None else now_ms
+    results = []
+    with runtime.store.write() as conn:
+        repo.lock_alerts(conn)
+        loaded = load_context(conn, cfg, _crs(runtime), now, actor=actor)
+        for step in steps:
+            result = step(loaded.ctx)
+            repo.persist(conn, result, stored_events=loaded.stored_events, policies=cfg.policies, now_ms=now,
+                         seq_offsets=loaded.seq_offsets)
+            loaded.persisted(result)
+            results.append(result)
+    _after_commit(runtime, [a for r in results for a in r.alerts])
+    return results
+
+
+def _after_commit(runtime: Runtime, changed: Iterable[Alert]) -> None:
+    latest: dict[str, Alert] = {}
+    for alert in changed:
+        latest[alert.id] = alert
+    for alert in latest.values():
+        runtime.events.publish("alert.changed", {"alert_id": alert.id, "squad_id": alert.squad_id})
+    if alerting_config(runtime).move_reports:
+        sync_reports(runtime, latest.values())
+
+
+def on_report_committed(runtime: Runtime, report_id: int | str) -> PipelineResult:
+    """Run the report-triggered rules for a just-committed report, at once; persist and publish."""
+    cfg = alerting_config(runtime)
+    rules = cfg.report_rules
+    if not rules:
+        return PipelineResult()
+    now = runtime.now_ms()
+    index = runtime.layer_index()
+    with runtime.store.read() as conn:
+        found = facts.load_report(conn, int(report_id), index, _crs(runtime))
+        if found is None:
+            log.warning("report %s not found", report_id)
+            return PipelineResult()
+        report, duplicate_of = found
+        original = facts.load_report(conn, duplicate_of, index, _crs(runtime)) if duplicate_of else None
+        recent = _cluster_window(conn, rules, index, _crs(runtime), now)
+    if original is not None:
+        candidates = _as_more_evidence(evaluate_report_committed(rules, original[0], recent, now), report)
+    else:
+        candidates = evaluate_report_committed(rules, report, recent, now)
+    if not candidates:
+        return PipelineResult()
+    (result,) = _run(runtime, [lambda ctx: run_pipeline(DEFAULT_STAGES, ctx, candidates)], now_ms=now)
+    return result
+
+
+def _as_more_evidence(candidates: Sequence[Candidate], duplicate: ReportFact) -> list[Candidate]:
+    """A near-duplicate (same thing, same place, within minutes) adds its report to the original's
+    report alerts instead of raising its own."""
+    extra = Evidence(report_ids=(duplicate.id,))
+    return [dataclasses.replace(c, evidence=c.evidence.merged(extra))
+            for c in candidates if c.kind == "report"]
+
+
+def _cluster_window(conn: Any, rules: Sequence[Rule], index: object, crs: str,
+                    now_ms: int) -> list[ReportFact]:
+    clusters = [r for r in rules if r.kind == "cluster"]
+    if not clusters:
+        return []
+    window_ms = max(int(r.config.window_hours * facts.HOUR_MS) for r in clusters)  # type: ignore[attr-defined]
+    categories = {c.value for r in clusters for c in r.config.categories}  # type: ignore[attr-defined]
+    return facts.load_reports(conn, index, crs, now_ms=now_ms, observed_within_ms=window_ms,
+                              categories=categories)
+
+
+def report_created_handler(runtime: Runtime) -> Callable[[str, dict[str, Any]], None]:
+    """The ``report.created`` subscriber (the bus logs its failures; the report is already stored)."""
+    def handle(_topic: str, payload: dict[str, Any]) -> None:
+        on_report_committed(runtime, payload["report_id"])
+    return handle
+
+
+def evaluate_scheduled(runtime: Runtime, rule_names: Iterable[str] | None = None) -> PipelineResult:
+    """Run scheduled rules (all, or those named) over the store now; persist what they raise."""
+    cfg = alerting_config(runtime)
+    wanted = None if rule_names is None else set(rule_names)
+    return evaluate(runtime, [r for r in cfg.scheduled_rules if wanted is None or r.name in wanted])
+
+
+def evaluate(runtime: Runtime, rules: Sequence[Rule]) -> PipelineResult:
+    """Run ``rules`` (any kinds) over the store now; persist what they raise."""
+    if not rules:
+        return PipelineResult()
+    now = runtime.now_ms()
+    index = runtime.layer_index()
+    with runtime.store.read() as conn:
+        squads = people.load_squads(conn)
+        rule_facts = facts.load_facts(conn, index, _crs(runtime), rules, squads, now)
+    candidates = evaluate_rules(rules, rule_facts, now)
+    (result,) = _run(runtime, [lambda ctx: run_pipeline(DEFAULT_STAGES, ctx, candidates)], now_ms=now)
+    return result
+
+
+def escalation_tick(runtime: Runtime) -> PipelineResult:
+    """Open alerts through the tick stages: mutes re-checked, unassigned ones retried, escalation."""
+    (result,) = _run(runtime, [run_tick])
+    return result
+
+
+def tick(runtime: Runtime, rule_names: Iterable[str] | None = None) -> TickResult:
+    """One scheduled round: the scheduled rules, then the escalation tick."""
+    return TickResult(evaluate_scheduled(runtime, rule_names), escalation_tick(runtime))
+
+
+# ---------------------------------------------------------------------------------------- people
+
+
+def act(runtime: Runtime, alert_id: str, action: Action | str, actor: str, *,
+        outcome: Outcome | str | None = None, note: str | None = None) -> Alert:
+    """``ack | en_route | on_scene | resolve`` (repeats are no-ops; going back raises
+    ``TransitionError``)."""
+    cfg = alerting_config(runtime)
+    now = runtime.now_ms()
+    with runtime.store.write() as conn:
+        repo.lock_alerts(conn)
+        alert = repo.get_alert(conn, alert_id)
+        if alert is None:
+            raise AlertNotFound(alert_id)
+        moved = apply_action(alert, Action(action), actor, now, Outcome(outcome) if outcome else None, note)
+        if moved is alert:
+            return alert
+        repo.save_alerts(conn, updated=[moved], stored_events={alert.id: len(alert.timeline)},
+                         policies=cfg.policies, now_ms=now)
+    _after_commit(runtime, [moved])
+    return moved
+
+
+def decline(runtime: Runtime, alert_id: str, squad_id: str, reason: DeclineReason | str, actor: str, *,
+            note: str | None = None) -> Alert:
+    """The assigned squad declines: the alert is reassigned to the nearest other available squad
+    (or stays unassigned and escalates)."""
+    declined: list[Alert] = []
+
+    def step(ctx: PipelineContext) -> PipelineResult:
+        alert = next((a for a in ctx.open_alerts.values() if a.id == alert_id), None)
+        if alert is None:
+            raise _missing_or_closed(runtime, alert_id)
+        result = decline_alert(ctx, alert, squad_id, DeclineReason(reason), actor)
+        result = _with_note(result, note) if note else result
+        declined.extend(a for a in result.alerts if a.id == alert_id)
+        return result
+
+    _run(runtime, [step], actor=actor)
+    return declined[-1]
+
+
+def _missing_or_closed(runtime: Runtime, alert_id: str) -> Exception:
+    with runtime.store.read() as conn:
+        alert = repo.get_alert(conn, alert_id)
+    if alert is None:
+        return AlertNotFound(alert_id)
+    return TransitionError(f"alert {alert_id} is {alert.state.value}: too late to decline")
+
+
+def _with_note(result: PipelineResult, note: str) -> PipelineResult:
+    def noted(alert: Alert) -> Alert:
+        timeline = list(alert.timeline)
+        for i in range(len(timeline) - 1, -1, -1):
+            if timeline[i].kind is TimelineKind.declined:
+                timeline[i] = dataclasses.replace(timeline[i], data={**timeline[i].data, "note": note})
+                break
+        return dataclasses.replace(alert, timeline=tuple(timeline))
+    return dataclasses.replace(result, updated=[noted(a) for a in result.updated])
+
+
+# -------------------------------------------------------------------------------------- silences
+
+
+def create_silence(runtime: Runtime, *, matchers: Sequence[str], starts_ms: int, ends_ms: int,
+                   created_by: str, comment: str) -> Silence:
+    """Store a silence (pydantic validates it), then re-check the open alerts at once."""
+    silence = Silence(id=new_id(), matchers=tuple(matchers), starts_ms=starts_ms, ends_ms=ends_ms,  # type: ignore[arg-type]
+                      created_by=created_by, comment=comment)
+    with runtime.store.write() as conn:
+        repo.insert_silence(conn, silence, runtime.now_ms())
+    escalation_tick(runtime)
+    return silence
+
+
+def expire_silence(runtime: Runtime, silence_id: str) -> Silence | None:
+    """End a silence now and unmute what it muted; ``None`` when there is no such silence."""
+    with runtime.store.write() as conn:
+        if repo.get_silence(conn, silence_id) is None:
+            return None
+        repo.expire_silence(conn, silence_id, runtime.now_ms())
+        silence = repo.get_silence(conn, silence_id)
+    escalation_tick(runtime)
+    return silence
+
+
+# --------------------------------------------------------------------------------------- reports
+
+_RANK = {"received": 0, "triaged": 1, "assigned": 2, "on_scene": 3, "resolved": 4}
+_STEPS = [("triage", "triaged"), ("assign", "assigned"), ("on_scene", "on_scene"), ("resolve", "resolved")]
+
+
+def _report_target(alert: Alert) -> str | None:
+    if alert.muted_by is not None or not alert.evidence.report_ids:
+        return None
+    if alert.state is AlertState.resolved:
+        return "rejected" if alert.outcome is Outcome.false_report else "resolved"
+    if alert.state is AlertState.on_scene:
+        return "on_scene"
+    return "assigned" if alert.squad_id is not None else "triaged"
+
+
+def sync_reports(runtime: Runtime, alerts: Iterable[Alert]) -> None:
+    """Move the alerts' reports on to match them, through the report service (as the system)."""
+    targets = [(a, t) for a in alerts if (t := _report_target(a)) is not None]
+    if not targets:
+        return
+    from sqlalchemy import select
+
+    from ecopatrol.reports import service as report_service
+    from ecopatrol.reports.problems import ReportProblem
+    from ecopatrol.reports.schemas import TransitionRequest
+    from ecopatrol.store.reports_schema import reports
+    from ecopatrol.store.tokens_repo import Principal
+
+    system = Principal(token_id=0, role="commander", name="system:alerting")
+    ids = sorted({int(r) for a, _ in targets for r in a.evidence.report_ids})
+    with runtime.store.read() as conn:
+        status = dict(conn.execute(select(reports.c.id, reports.c.status).where(reports.c.id.in_(ids))).all())
+    for alert, target in targets:
+        for report_id in (int(r) for r in alert.evidence.report_ids):
+            for action, request in _moves(status.get(report_id), target, alert):
+                try:
+                    report_service.transition(runtime, report_id, action, principal=system,
+                                              request=TransitionRequest(**request), base_url="")
+                except ReportProblem as exc:
+                    log.info("report %s not moved on (%s): %s", report_id, action, exc)
+                    break
+                status[report_id] = "rejected" if action == "reject" else dict(_STEPS)[action]
+
+
+def _moves(current: str | None, target: str, alert: Alert) -> list[tuple[str, dict[str, str]]]:
+    if current is None or current not in _RANK:
+        return []
+    note = {"note": f"alert {alert.id} ({alert.rule})"}
+    if target == "rejected":
+        return [("reject", {"reason": "false report (alert resolved as false_report)", **note})]
+    moves = []
+    for action, status in _STEPS:
+        if _RANK[current] < _RANK[status] <= _RANK[target]:
+            extra = {"squad_id": alert.squad_id} if action == "assign" and alert.squad_id else {}
+            if action == "assign" and not extra:
+                break
+            moves.append((action, {**note, **extra}))
+    return moves
+
+
+def report_overdue(runtime: Runtime, report: ReportFact, now_ms: int | None = None) -> str | None:
+    """A report's overdue code (``yellow``/``red``) against ``[escalation.reports]`` (triage, assign)."""
+    from alerts.escalation import report_overdue as code_of
+
+    code = code_of(report, runtime.now_ms() if now_ms is None else now_ms,
+                   alerting_config(runtime).report_targets)
+    return None if code is None else code.value
+
