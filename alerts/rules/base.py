@@ -8,7 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from alerts.model import FeatureVisit, ReportFact, Severity, UnitFact
+from alerts import texts
+from alerts.model import Candidate, Evidence, FeatureVisit, ReportFact, Severity, UnitFact
 
 #: Labels every candidate carries; a rule's own ``labels`` may not redefine them.
 RESERVED_LABELS = frozenset(
@@ -58,3 +59,18 @@ def base_labels(config: RuleConfig, kind: str, **more: Any) -> dict[str, str]:
 def fingerprint(config: RuleConfig, *parts: str) -> str:
     """Readable and stable: ``<rule>/<part>/<part>``."""
     return "/".join((config.name, *parts))
+
+
+def unit_candidate(config: RuleConfig, kind: str, unit: UnitFact, *, title: texts.Bi, summary: texts.Bi,
+                   starts_ms: int, x_m: float | None, y_m: float | None) -> Candidate:
+    """The alert about one unit (silent, immobile): fingerprinted by unit, evidence the unit and squad."""
+    return Candidate(
+        rule=config.name,
+        kind=kind,
+        severity=config.severity,
+        fingerprint=fingerprint(config, "unit", unit.unit_id),
+        labels=base_labels(config, kind, unit=unit.unit_id, squad=unit.squad_id, township=unit.township),
+        evidence=Evidence(unit_ids=(unit.unit_id,), squad_ids=(unit.squad_id,) if unit.squad_id else ()),
+        title_zh=title.zh, title_en=title.en, summary_zh=summary.zh, summary_en=summary.en,
+        starts_ms=starts_ms, x_m=x_m, y_m=y_m, lon=unit.last_lon, lat=unit.last_lat,
+    )

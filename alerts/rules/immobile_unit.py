@@ -16,8 +16,8 @@ import numpy as np
 from pydantic import Field
 
 from alerts import texts
-from alerts.model import Candidate, Evidence, Mode, Severity, UnitFact
-from alerts.rules.base import RuleConfig, RuleFacts, base_labels, fingerprint
+from alerts.model import Candidate, Mode, Severity, UnitFact
+from alerts.rules.base import RuleConfig, RuleFacts, unit_candidate
 
 KIND = "immobile_unit"
 
@@ -69,16 +69,5 @@ def _candidate(rule: ImmobileUnitRule, unit: UnitFact, since_ms: int, now_ms: in
                               radius_m=f"{rule.radius_m:g}", remote=remote)
     x_m, y_m = (unit.track[-1][1], unit.track[-1][2]) if unit.track else (unit.last_x_m,
                                                                           unit.last_y_m)
-    return Candidate(
-        rule=rule.name,
-        kind=KIND,
-        severity=rule.severity,
-        fingerprint=fingerprint(rule, "unit", unit.unit_id),
-        labels=base_labels(rule, KIND, unit=unit.unit_id, squad=unit.squad_id,
-                           township=unit.township),
-        evidence=Evidence(unit_ids=(unit.unit_id,),
-                          squad_ids=(unit.squad_id,) if unit.squad_id else ()),
-        title_zh=title.zh, title_en=title.en, summary_zh=summary.zh, summary_en=summary.en,
-        starts_ms=since_ms + int(rule.immobile_min * 60_000),
-        x_m=x_m, y_m=y_m, lon=unit.last_lon, lat=unit.last_lat,
-    )
+    return unit_candidate(rule, KIND, unit, title=title, summary=summary,
+                          starts_ms=since_ms + int(rule.immobile_min * 60_000), x_m=x_m, y_m=y_m)

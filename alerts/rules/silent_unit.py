@@ -12,8 +12,8 @@ from typing import Literal
 from pydantic import Field
 
 from alerts import texts
-from alerts.model import Candidate, Evidence, Mode, Severity, UnitFact
-from alerts.rules.base import RuleConfig, RuleFacts, base_labels, fingerprint
+from alerts.model import Candidate, Mode, Severity, UnitFact
+from alerts.rules.base import RuleConfig, RuleFacts, unit_candidate
 
 KIND = "silent_unit"
 
@@ -42,16 +42,6 @@ def _candidate(rule: SilentUnitRule, unit: UnitFact, since_ms: int, now_ms: int)
     title = texts.bilingual("silent_unit.title")
     summary = texts.bilingual("silent_unit.summary", unit=unit.unit_id,
                               mode=texts.MODE[unit.mode], minutes=(now_ms - since_ms) // 60_000)
-    return Candidate(
-        rule=rule.name,
-        kind=KIND,
-        severity=rule.severity,
-        fingerprint=fingerprint(rule, "unit", unit.unit_id),
-        labels=base_labels(rule, KIND, unit=unit.unit_id, squad=unit.squad_id,
-                           township=unit.township),
-        evidence=Evidence(unit_ids=(unit.unit_id,),
-                          squad_ids=(unit.squad_id,) if unit.squad_id else ()),
-        title_zh=title.zh, title_en=title.en, summary_zh=summary.zh, summary_en=summary.en,
-        starts_ms=since_ms + int(rule.silent_min * 60_000),
-        x_m=unit.last_x_m, y_m=unit.last_y_m, lon=unit.last_lon, lat=unit.last_lat,
-    )
+    return unit_candidate(rule, KIND, unit, title=title, summary=summary,
+                          starts_ms=since_ms + int(rule.silent_min * 60_000),
+                          x_m=unit.last_x_m, y_m=unit.last_y_m)
