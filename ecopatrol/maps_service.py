@@ -85,17 +85,8 @@ def map_inputs(
     filters = rd.check_filters(filters)
     layers = runtime.layer_index().layers
     with runtime.store.read() as conn:
-        unit_ids = rd.units_of(conn, filters.squad)
-        rows = rd.coverage_rows(conn, win, unit_ids=unit_ids, mode=filters.mode)
-        visits = rd.last_visits(conn, unit_ids=unit_ids, mode=filters.mode)
-        fixes = rd.load_fixes(
-            conn,
-            start_ms=win.start_ms,
-            end_ms=win.end_ms,
-            unit_ids=unit_ids,
-            mode=filters.mode,
-            township=filters.township,
-        )
+        effort = rd.load_effort(conn, win, filters)
+        rows, visits, fixes = effort.rows, effort.visits, effort.fixes
         squads = _squad_labels(conn)
         reports = rd.load_reports(conn, start_ms=win.start_ms, end_ms=win.end_ms)
         alerts = rd.load_alerts(conn, open_only=True)

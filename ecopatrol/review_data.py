@@ -259,6 +259,26 @@ def last_visits(
     return frame.astype({"last_ms": "int64"})
 
 
+@dataclass(frozen=True)
+class Effort:
+    """Patrol effort in a window under the filters: coverage rows, last visits and the fixes."""
+
+    rows: pd.DataFrame
+    visits: pd.DataFrame
+    fixes: pd.DataFrame
+
+
+def load_effort(conn: Connection, win: Window, filters: Filters) -> Effort:
+    """The effort the map and the review numbers both read (one query each, the same filters)."""
+    unit_ids = units_of(conn, filters.squad)
+    return Effort(
+        rows=coverage_rows(conn, win, unit_ids=unit_ids, mode=filters.mode),
+        visits=last_visits(conn, unit_ids=unit_ids, mode=filters.mode),
+        fixes=load_fixes(conn, start_ms=win.start_ms, end_ms=win.end_ms, unit_ids=unit_ids,
+                         mode=filters.mode, township=filters.township),
+    )
+
+
 def _effort_filter(query, table: Table, unit_ids: list[str] | None, mode: str | None):  # type: ignore[no-untyped-def]
     if unit_ids is not None:
         query = query.where(table.c.unit_id.in_(unit_ids or ["\x00"]))

@@ -42,17 +42,8 @@ def review_stats(
     layers = runtime.layer_index().layers
     targets = ReportTargets()
     with runtime.store.read() as conn:
-        unit_ids = rd.units_of(conn, filters.squad)
-        rows = rd.coverage_rows(conn, win, unit_ids=unit_ids, mode=filters.mode)
-        visits = rd.last_visits(conn, unit_ids=unit_ids, mode=filters.mode)
-        fixes = rd.load_fixes(
-            conn,
-            start_ms=win.start_ms,
-            end_ms=win.end_ms,
-            unit_ids=unit_ids,
-            mode=filters.mode,
-            township=filters.township,
-        )
+        effort = rd.load_effort(conn, win, filters)
+        rows, visits, fixes = effort.rows, effort.visits, effort.fixes
         names = rd.squad_names(conn)
         squads = {u: names.get(s, s) for u, s in rd.unit_squads(conn).items()}
         reports = _in_area(
