@@ -32,6 +32,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from _server import wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -198,18 +199,8 @@ def start_server(config: Path) -> tuple[subprocess.Popen[bytes], str]:
     env = {**os.environ, SECRET_ENV: "bench-secret"}
     proc = subprocess.Popen([sys.executable, __file__, "--serve", str(config), str(port)], cwd=ROOT, env=env)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError("the server exited")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise RuntimeError("the server did not start within 120 s")
+    wait_healthy(proc, url)
+    return proc, url
 
 
 # ---------------------------------------------------------------------------- fixes, 1/s per unit
