@@ -27,7 +27,7 @@ from alerts.pipeline import DEFAULT_STAGES, PipelineContext, PipelineResult, run
 from alerts.reasons import DeclineReason
 from alerts.rules import Rule, evaluate_report_committed, evaluate_rules
 from alerts.silence import Silence
-from ecopatrol.alerting import facts, people, repo
+from ecopatrol.alerting import facts, people, repo, report_queue
 from ecopatrol.alerting.context import load_context, new_id
 from ecopatrol.alerting.settings import AlertingConfig, load_alerting
 from ecopatrol.runtime import Runtime
@@ -49,7 +49,6 @@ __all__ = [
     "evaluate_scheduled",
     "expire_silence",
     "on_report_committed",
-    "report_created_handler",
     "report_overdue",
     "sync_reports",
     "tick",
@@ -93,13 +92,16 @@ def _crs(runtime: Runtime) -> str:
 
 
 def _run(runtime: Runtime, steps: Sequence[Callable[[PipelineContext], PipelineResult]], *,
-         actor: str = "system", now_ms: int | None = None) -> list[PipelineResult]:
-    """Load the context, run each step on it and persist its result, all in one locked transaction."""
+         actor: str = "system", now_ms: int | None = None,
+         alerted: Sequence[int] = ()) -> list[PipelineResult]:
+    """Load the context, run each step on it and persist its result, all in one locked transaction
+    (which also marks the ``alerted`` reports as evaluated)."""
     cfg = alerting_config(runtime)
     now = runtime.now_ms() if now_ms is None else now_ms
     results = []
     with runtime.store.write() as conn:
         repo.lock_alerts(conn)
+        report_queue.mark_alerted(conn, alerted, now)
         loaded = load_context(conn, cfg, _crs(runtime), now, actor=actor)
         for step in steps:
             result = step(loaded.ctx)
@@ -122,12 +124,14 @@ def _after_commit(runtime: Runtime, changed: Iterable[Alert]) -> None:
 
 
 def on_report_committed(runtime: Runtime, report_id: int | str) -> PipelineResult:
-    """Run the report-triggered rules for a just-committed report, at once; persist and publish."""
+    """Run the report-triggered rules for a just-committed report; persist and publish. The report is
+    marked evaluated (``alerted_ms``) in the transaction that stores what its rules raised."""
     cfg = alerting_config(runtime)
     rules = cfg.report_rules
-    if not rules:
-        return PipelineResult()
     now = runtime.now_ms()
+    if not rules:
+        _mark_alerted(runtime, int(report_id), now)
+        return PipelineResult()
     index = runtime.layer_index()
     with runtime.store.read() as conn:
         found = facts.load_report(conn, int(report_id), index, _crs(runtime))
@@ -142,9 +146,16 @@ def on_report_committed(runtime: Runtime, report_id: int | str) -> PipelineResul
     else:
         candidates = evaluate_report_committed(rules, report, recent, now)
     if not candidates:
+        _mark_alerted(runtime, int(report_id), now)
         return PipelineResult()
-    (result,) = _run(runtime, [lambda ctx: run_pipeline(DEFAULT_STAGES, ctx, candidates)], now_ms=now)
+    (result,) = _run(runtime, [lambda ctx: run_pipeline(DEFAULT_STAGES, ctx, candidates)], now_ms=now,
+                     alerted=[int(report_id)])
     return result
+
+
+def _mark_alerted(runtime: Runtime, report_id: int, now_ms: int) -> None:
+    with runtime.store.write() as conn:
+        report_queue.mark_alerted(conn, [report_id], now_ms)
 
 
 def _as_more_evidence(candidates: Sequence[Candidate], duplicate: ReportFact) -> list[Candidate]:
@@ -164,13 +175,6 @@ def _cluster_window(conn: Any, rules: Sequence[Rule], index: object, crs: str,
     categories = {c.value for r in clusters for c in r.config.categories}  # type: ignore[attr-defined]
     return facts.load_reports(conn, index, crs, now_ms=now_ms, observed_within_ms=window_ms,
                               categories=categories)
-
-
-def report_created_handler(runtime: Runtime) -> Callable[[str, dict[str, Any]], None]:
-    """The ``report.created`` subscriber (the bus logs its failures; the report is already stored)."""
-    def handle(_topic: str, payload: dict[str, Any]) -> None:
-        on_report_committed(runtime, payload["report_id"])
-    return handle
 
 
 def evaluate_scheduled(runtime: Runtime, rule_names: Iterable[str] | None = None) -> PipelineResult:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 
 from ecopatrol.store.schema import metadata
@@ -66,10 +67,13 @@ reports = Table(
     Column("photo_count", Integer, nullable=False, server_default="0"),
     Column("created_ms", BigInteger, nullable=False),
     Column("updated_ms", BigInteger, nullable=False),
+    Column("alerted_ms", BigInteger),  # when its report rules ran; NULL: still to run
     Index("ix_reports_category_observed", "category", "observed_ms"),
     Index("ix_reports_org_created", "org", "created_ms"),
     Index("ix_reports_status_created", "status", "created_ms"),
     Index("ix_reports_created", "created_ms"),
+    Index("ix_reports_pending_alert", "created_ms", sqlite_where=text("alerted_ms IS NULL"),
+          postgresql_where=text("alerted_ms IS NULL")),
 )
 
 report_photos = Table(

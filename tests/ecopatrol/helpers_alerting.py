@@ -148,6 +148,7 @@ class Field:
         body.update(overrides)
         response = self.client.post("/api/v1/reports", json=body, headers=self.partner)
         assert response.status_code == 201, response.text
+        settle(self.client)
         return response.json()
 
     def alerts(self, headers: dict[str, str] | None = None, **params: Any) -> list[dict[str, Any]]:
@@ -166,6 +167,14 @@ class Field:
 
     def advance_to(self, t_ms: int) -> None:
         self.runtime.clock.now = t_ms  # type: ignore[attr-defined]
+
+
+def settle(client: TestClient) -> None:
+    """Wait until the report rules of every report posted so far have run (they run on the app's
+    report worker thread, after the answer)."""
+    worker = getattr(client.app.state, "report_alert_worker", None)  # type: ignore[attr-defined]
+    if worker is not None and worker.running:
+        assert worker.wait_idle(30), "the report worker did not finish in 30 s"
 
 
 def make_person(client: TestClient, headers: dict[str, str], name: str, role: str) -> str:

@@ -13,7 +13,7 @@ ECOPATROL_TEST_PG_URL's server is reachable (database ``ecopatrol_bench_alerts``
    immobile units) with that history, and one escalation tick. Target < 1 s. Naive peer: the coverage
    gap rule written as one SQL query per reach and cell.
 
-    python benchmarks/alerts.py [N_REPORTS] [HISTORY_DAYS]
+    python benchmarks/alerting.py [N_REPORTS] [HISTORY_DAYS]
 """
 
 from __future__ import annotations

@@ -1,0 +1,92 @@
+"""Report rules off the request thread, and nothing lost between a report's commit and its alert.
+
+A report commits with ``alerted_ms`` NULL and the request answers at once; ``ReportAlertWorker`` (one
+thread per process, started with the app) then runs the report rules and sets ``alerted_ms`` in the
+same transaction as the alerts they raise. A report whose process died in between is still NULL and
+is picked up when the next worker starts. Running a report twice (two processes, a restart) raises
+nothing twice: the pipeline's dedupe stage keeps one alert per fingerprint.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import Connection, select, update
+
+from ecopatrol.runtime import Runtime
+from ecopatrol.store.reports_schema import reports
+
+log = logging.getLogger("ecopatrol.alerting")
+_STOP = object()
+
+
+def pending_reports(conn: Connection, *, limit: int = 10_000) -> list[int]:
+    """Reports committed whose report rules have not run yet, oldest first."""
+    rows = conn.execute(select(reports.c.id).where(reports.c.alerted_ms.is_(None))
+                        .order_by(reports.c.id).limit(limit))
+    return [int(r[0]) for r in rows]
+
+
+def mark_alerted(conn: Connection, report_ids: Sequence[int], now_ms: int) -> None:
+    if report_ids:
+        conn.execute(update(reports).where(reports.c.id.in_([int(i) for i in report_ids]),
+                                           reports.c.alerted_ms.is_(None)).values(alerted_ms=now_ms))
+
+
+class ReportAlertWorker:
+    """One thread draining report ids through ``handle`` (``on_report_committed``) in commit order."""
+
+    def __init__(self, runtime: Runtime, handle: Callable[[int], object]) -> None:
+        self.runtime = runtime
+        self._handle = handle
+        self._queue: queue.Queue[object] = queue.Queue()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        """Start the thread and queue every report left pending by an earlier process."""
+        if self.running:
+            return
+        self._thread = threading.Thread(target=self._run, name="report-alerts", daemon=True)
+        self._thread.start()
+        with self.runtime.store.read() as conn:
+            for report_id in pending_reports(conn):
+                self._queue.put(report_id)
+
+    def submit(self, report_id: int) -> None:
+        self._queue.put(int(report_id))
+
+    def wait_idle(self, timeout_s: float = 10.0) -> bool:
+        """Wait until every submitted report has been handled (tests, shutdown); False on timeout."""
+        done = threading.Event()
+        self._queue.put(done)
+        return done.wait(timeout_s)
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Finish what is queued (bounded by ``timeout_s``), then stop; the rest stays pending in the
+        store and the next start picks it up."""
+        thread = self._thread
+        if thread is None:
+            return
+        self._queue.put(_STOP)
+        thread.join(timeout_s)
+        self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            try:
+                self._handle(int(item))  # type: ignore[call-overload]
+            except Exception:  # the report is durable and still pending: the next start retries it
+                log.exception("report rules failed for report %s", item)

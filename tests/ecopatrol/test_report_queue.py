@@ -1,0 +1,91 @@
+"""Report rules run after the answer, on the report worker, and nothing is lost in between: a report
+committed by a process that died before its rules ran is alerted when the next worker starts; running
+a report twice raises one alert. Both backends."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from ecopatrol.alerting import service
+from ecopatrol.reports.tracking import normalize_code
+from ecopatrol.runtime import Runtime
+from ecopatrol.store.reports_schema import reports
+from tests.ecopatrol.helpers_alerting import NIGHT_MS, Field, field_setup, settle
+
+
+@pytest.fixture
+def night(runtime: Runtime, tmp_path: Path) -> Iterator[Field]:
+    yield from field_setup(runtime, tmp_path / "layers", NIGHT_MS)
+
+
+def _post(f: Field) -> dict[str, Any]:
+    body = {"category": "firearm", "observed_at": "2025-11-19T14:00:00Z", "description": "枪声",
+            "location": {"type": "Point", "coordinates": [120.73, 28.84]},
+            "details": {"shots_heard": 2}}
+    response = f.client.post("/api/v1/reports", json=body, headers=f.partner)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def _alerted_ms(f: Field, report_id: int) -> int | None:
+    with f.runtime.store.read() as conn:
+        return conn.execute(sa.select(reports.c.alerted_ms).where(reports.c.id == report_id)).scalar_one()
+
+
+def _report_id(f: Field, receipt: dict[str, Any]) -> int:
+    with f.runtime.store.read() as conn:
+        return int(conn.execute(sa.select(reports.c.id)
+                                .where(reports.c.tracking_code == normalize_code(receipt["tracking_code"]))).scalar_one())
+
+
+def test_the_answer_comes_before_the_rules_and_the_alert_right_after(night: Field,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = threading.Event()
+    real = service.on_report_committed
+
+    def gated(runtime: Runtime, report_id: int | str) -> Any:
+        assert gate.wait(30)
+        return real(runtime, report_id)
+
+    monkeypatch.setattr(service, "on_report_committed", gated)
+    receipt = _post(night)  # answered while the rules are held at the gate
+    report_id = _report_id(night, receipt)
+    assert _alerted_ms(night, report_id) is None
+    assert night.alerts() == []
+    gate.set()
+    settle(night.client)
+    (alert,) = night.alerts()
+    assert str(report_id) in alert["evidence"]["report_ids"]
+    assert _alerted_ms(night, report_id) == night.runtime.now_ms()
+
+
+def test_a_report_left_pending_by_a_dead_process_is_alerted_at_the_next_start(
+        night: Field, monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = night.client.app.state.report_alert_worker  # type: ignore[attr-defined]
+    monkeypatch.setattr(service, "on_report_committed", lambda runtime, report_id: None)  # died first
+    report_id = _report_id(night, _post(night))
+    settle(night.client)
+    assert _alerted_ms(night, report_id) is None and night.alerts() == []
+    monkeypatch.undo()
+    worker.stop()
+    worker.start()  # a new process: the worker looks for reports whose rules never ran
+    settle(night.client)
+    (alert,) = night.alerts()
+    assert str(report_id) in alert["evidence"]["report_ids"]
+    assert _alerted_ms(night, report_id) is not None
+
+
+def test_running_a_report_twice_raises_one_alert(night: Field) -> None:
+    report_id = _report_id(night, _post(night))
+    settle(night.client)
+    with night.runtime.store.write() as conn:
+        conn.execute(sa.update(reports).where(reports.c.id == report_id).values(alerted_ms=None))
+    service.on_report_committed(night.runtime, report_id)  # as a second process, or a restart, would
+    assert len(night.alerts()) == 1
+    assert _alerted_ms(night, report_id) is not None
