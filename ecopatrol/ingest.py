@@ -32,6 +32,8 @@ class IngestOutcome:
     outliers: int = 0
     rejected: list[dict[str, object]] = field(default_factory=list)
     coverage_rows: int = 0
+    stored_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # input rows newly stored
+    outlier_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # ... of them outliers
 
     def to_dict(self) -> dict[str, object]:
         return {"accepted": self.accepted, "duplicates": self.duplicates, "outliers": self.outliers,
@@ -40,7 +42,9 @@ class IngestOutcome:
 
 def ingest_fixes(runtime: Runtime, fixes: pd.DataFrame, *, datum: str | None = None,
                  auto_register: bool | None = None) -> IngestOutcome:
-    """Store a batch of fixes (any units) and update coverage; return what was accepted and refused."""
+    """Store a batch of fixes (any units) and update coverage; return what was accepted and refused.
+
+    ``datum`` applies to every fix; else an optional ``datum`` column per fix; else each unit's own."""
     check_fixes(fixes)
     now_ms = runtime.now_ms()
     outcome = IngestOutcome()
@@ -81,7 +85,12 @@ def _resolve_units(runtime: Runtime, frame: pd.DataFrame, *, now_ms: int,
     unit_mode = frame["unit_id"].map({u: k.mode for u, k in known.items()})
     given = frame["mode"].fillna("").astype(str)
     frame["mode"] = given.where(given != "", unit_mode)
-    frame["datum"] = frame["unit_id"].map({u: k.datum for u, k in known.items()})
+    unit_datum = frame["unit_id"].map({u: k.datum for u, k in known.items()})
+    if "datum" in frame.columns:
+        declared = frame["datum"].fillna("").astype(str)
+        frame["datum"] = declared.where(declared != "", unit_datum)
+    else:
+        frame["datum"] = unit_datum
     return frame, refused
 
 
@@ -156,6 +165,8 @@ def _persist(runtime: Runtime, conn: Connection, frame: pd.DataFrame, window: pd
     new["township"] = placed["township"].to_numpy()
     new["received_ms"] = now_ms
     outcome.accepted = fixes_repo.insert_fixes(conn, new)
+    outcome.stored_rows = new["row"].to_numpy(dtype=np.int64)
+    outcome.outlier_rows = new.loc[new["outlier"].to_numpy(dtype=bool), "row"].to_numpy(dtype=np.int64)
     delta = coverage_delta(window, new, index.placer, sweep_width_m=sweep,
                            max_gap_s=settings.ingest.max_gap_s, max_jump_m=settings.ingest.max_jump_m,
                            day_offset_hours=utc_offset_hours(settings.deployment.timezone, now_ms))

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ecopatrol.api.deps import FixSender, Reader, RuntimeDep
 from ecopatrol.api.errors import ApiError, not_found, unprocessable
-from ecopatrol.ingest import ingest_fixes
+from ecopatrol.fix_batcher import fix_batcher
 from ecopatrol.store import fixes_repo, units_repo
 from ecopatrol.store.tokens_repo import Principal
 from ecopatrol.windows import WindowError, since_ms
@@ -73,7 +73,7 @@ def post_fixes(batch: FixBatch, runtime: RuntimeDep, principal: FixSender) -> In
     """Store a batch of fixes. Idempotent on (unit_id, time): resending is harmless."""
     allowed_units(runtime, principal, {f.unit_id for f in batch.fixes})
     frame = _frame(batch)
-    outcome = ingest_fixes(runtime, frame, datum=batch.datum, auto_register=False)
+    outcome = fix_batcher(runtime).store(frame, datum=batch.datum)
     if outcome.accepted == 0 and outcome.duplicates == 0:
         raise ApiError(422, ["body", "fixes"], _why_all_refused(outcome.rejected), "all_rejected")
     return IngestResult(**outcome.to_dict())

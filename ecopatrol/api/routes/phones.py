@@ -14,11 +14,13 @@ import json
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from ecopatrol.api.deps import RuntimeDep
 from ecopatrol.api.errors import ApiError, unprocessable
-from ecopatrol.ingest import IngestOutcome, ingest_fixes
+from ecopatrol.fix_batcher import fix_batcher
+from ecopatrol.ingest import IngestOutcome
 from ecopatrol.runtime import Runtime
 from ecopatrol.store import units_repo
 from ecopatrol.store.tokens_repo import digest
@@ -43,8 +45,8 @@ async def osmand(request: Request, runtime: RuntimeDep) -> JSONResponse:
     if result.errors:
         raise ApiError(422, ["body"], "; ".join(str(e) for e in result.errors[:5]), "bad_fix")
     device_id = str(result.fixes["unit_id"].iloc[0])
-    unit_id = _unit_for_device(runtime, device_id, password=None)
-    outcome = _store(runtime, result.fixes.assign(unit_id=unit_id))
+    unit_id = await run_in_threadpool(_unit_for_device, runtime, device_id, password=None)
+    outcome = await run_in_threadpool(_store, runtime, result.fixes.assign(unit_id=unit_id))
     return JSONResponse({"status": "ok", **outcome.to_dict()})
 
 
@@ -57,12 +59,12 @@ async def owntracks(request: Request, runtime: RuntimeDep) -> JSONResponse:
     hint = hint or user
     if not hint:
         raise unprocessable(["header", "X-Limit-D"], "the device is not named (X-Limit-D header or topic)")
-    unit_id = _unit_for_device(runtime, hint, password=password)
+    unit_id = await run_in_threadpool(_unit_for_device, runtime, hint, password=password)
     result = parse_owntracks(body, device_hint=unit_id)
     if result.errors:
         raise ApiError(422, ["body"], "; ".join(str(e) for e in result.errors[:5]), "bad_fix")
     if len(result.fixes):
-        _store(runtime, result.fixes.assign(unit_id=unit_id))
+        await run_in_threadpool(_store, runtime, result.fixes.assign(unit_id=unit_id))
     return JSONResponse([])
 
 
@@ -111,7 +113,7 @@ def _unit_for_device(runtime: Runtime, device_id: str, *, password: str | None) 
 
 
 def _store(runtime: Runtime, fixes) -> IngestOutcome:  # type: ignore[no-untyped-def]
-    outcome = ingest_fixes(runtime, fixes.assign(mode=""), auto_register=False)
+    outcome = fix_batcher(runtime).store(fixes.assign(mode=""))
     if outcome.accepted == 0 and outcome.duplicates == 0 and outcome.rejected:
         reasons = ", ".join(sorted({str(r["reason"]) for r in outcome.rejected}))
         raise ApiError(422, ["body"], f"the fix was refused: {reasons}", "rejected")
