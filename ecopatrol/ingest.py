@@ -7,6 +7,7 @@ caller acknowledges only durable data. Resending a fix (same unit and time) chan
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -21,6 +22,8 @@ from geo.datum import to_wgs84
 from geo.increment import coverage_delta
 from geo.placement import to_metric
 from geo.schema import check_fixes
+
+_OVERLAP_ROWS = 5_000  # below this, a second thread costs more than it saves
 
 
 @dataclass
@@ -164,12 +167,16 @@ def _persist(runtime: Runtime, conn: Connection, frame: pd.DataFrame, window: pd
     new["cell_id"] = placed["cell_id"].to_numpy()
     new["township"] = placed["township"].to_numpy()
     new["received_ms"] = now_ms
-    outcome.accepted = fixes_repo.insert_fixes(conn, new)
+    # The database writes the fixes while this thread sweeps their segments (SQLite and psycopg both
+    # release the GIL while the database works); the connection is used by one thread at a time.
+    with ThreadPoolExecutor(1) as pool:
+        inserted = pool.submit(fixes_repo.insert_fixes, conn, new) if len(new) >= _OVERLAP_ROWS else None
+        delta = coverage_delta(window, new, index.placer, sweep_width_m=sweep,
+                               max_gap_s=settings.ingest.max_gap_s, max_jump_m=settings.ingest.max_jump_m,
+                               day_offset_hours=utc_offset_hours(settings.deployment.timezone, now_ms))
+        outcome.accepted = inserted.result() if inserted else fixes_repo.insert_fixes(conn, new)
     outcome.stored_rows = new["row"].to_numpy(dtype=np.int64)
     outcome.outlier_rows = new.loc[new["outlier"].to_numpy(dtype=bool), "row"].to_numpy(dtype=np.int64)
-    delta = coverage_delta(window, new, index.placer, sweep_width_m=sweep,
-                           max_gap_s=settings.ingest.max_gap_s, max_jump_m=settings.ingest.max_jump_m,
-                           day_offset_hours=utc_offset_hours(settings.deployment.timezone, now_ms))
     outcome.coverage_rows = coverage_repo.add_contributions(conn, delta)
 
 

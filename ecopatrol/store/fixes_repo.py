@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, and_, func, insert, select
 
@@ -49,7 +50,13 @@ def _rows(frame: pd.DataFrame) -> list[tuple]:
         col = frame[name]
         if col.dtype.kind == "f":
             values = col.to_numpy(dtype=float)
-            cols.append([None if v != v else v for v in values.tolist()])
+            missing = np.isnan(values)
+            if missing.any():
+                boxed = values.astype(object)
+                boxed[missing] = None
+                cols.append(boxed.tolist())
+            else:
+                cols.append(values.tolist())
         elif col.dtype.kind == "b":
             cols.append(col.to_numpy(dtype=bool).astype(int).tolist())
         else:
