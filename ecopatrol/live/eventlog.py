@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, text
 
 from ecopatrol.store import Store
 from ecopatrol.store.live_schema import live_events
+
+NOTIFY_CHANNEL = "ecopatrol_live"  # PostgreSQL LISTEN/NOTIFY: the payload is the new rows' ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +31,19 @@ def append_change(store: Store, alert_id: str, squad_id: str | None, *, now_ms: 
         if previous is not None and previous != squad_id:
             rows.append(_insert(conn, "alert.reassigned", alert_id, previous, now_ms))
         rows.append(_insert(conn, "alert.changed", alert_id, squad_id, now_ms))
+        if conn.dialect.name == "postgresql":  # other processes' hubs hear it when this commits
+            conn.execute(text("SELECT pg_notify(:channel, :ids)"),
+                         {"channel": NOTIFY_CHANNEL, "ids": ",".join(str(r.id) for r in rows)})
     return rows
+
+
+def by_ids(conn: Connection, ids: Sequence[int]) -> list[Row]:
+    """The rows with these ids that are still held, in id order."""
+    if not ids:
+        return []
+    rows = conn.execute(select(live_events).where(live_events.c.id.in_([int(i) for i in ids]))
+                        .order_by(live_events.c.id)).fetchall()
+    return [Row(int(r.id), r.topic, r.alert_id, r.squad_id, int(r.at_ms)) for r in rows]
 
 
 def _insert(conn: Connection, topic: str, alert_id: str, squad_id: str | None, now_ms: int) -> Row:

@@ -8,7 +8,8 @@ gets a row for the squad it left, so that squad's phones drop it.
 
 Each subscriber has a bounded queue: a client that cannot keep up is dropped (its stream ends);
 it reconnects with ``Last-Event-ID`` and replays from the log. Because the log is in the store,
-replay also works across a server restart.
+replay also works across a server restart. On PostgreSQL, rows logged by other API processes arrive
+through LISTEN/NOTIFY (``ecopatrol.live.peers``); ids already fanned out are dropped.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import contextlib
 import json
 import logging
 import threading
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ecopatrol.live import eventlog as event_log
+from ecopatrol.live.peers import PeerListener, libpq_url
 from ecopatrol.live.views import AlertViews
 from ecopatrol.runtime import Runtime
 
@@ -33,6 +36,7 @@ HEARTBEAT_S = 15.0
 QUEUE_SIZE = 256
 RETRY_MS = 1000
 PRUNE_EVERY_S = 3600.0
+_REMEMBER_IDS = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,9 @@ class LiveHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._write_lock = threading.Lock()
         self._subscribed = False
+        self._fanned: set[int] = set()  # ids already fanned out (local and peers' copies meet here)
+        self._fanned_order: deque[int] = deque()
+        self._peers: PeerListener | None = None
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -89,9 +96,16 @@ class LiveHub:
             self._subscribed = True
         self._tasks = [asyncio.create_task(self._pump(), name="live-pump"),
                        asyncio.create_task(self._prune_loop(), name="live-prune")]
+        if self.runtime.store.dialect == "postgresql":
+            self._peers = PeerListener(libpq_url(self.runtime.store.engine.url), self._from_peers,
+                                       self._peers_missed)
+            self._peers.start()
 
     async def stop(self) -> None:
         self._loop = None
+        if self._peers is not None:
+            await asyncio.to_thread(self._peers.stop)
+            self._peers = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -121,6 +135,23 @@ class LiveHub:
                     loop.call_soon_threadsafe(incoming.put_nowait, rows)
         return rows
 
+    def _from_peers(self, ids: list[int]) -> None:
+        """Listener thread: rows logged by any process (this one's too: they are dropped as seen)."""
+        with self.runtime.store.read() as conn:
+            self._hand_over(event_log.by_ids(conn, ids))
+
+    def _peers_missed(self) -> None:
+        """After the listener reconnected: the recent rows, in case a notification was lost."""
+        after = max(self._fanned_order, default=0) - 1000
+        with self.runtime.store.read() as conn:
+            self._hand_over(event_log.since(conn, max(after, 0), None))
+
+    def _hand_over(self, rows: list[event_log.Row]) -> None:
+        loop, incoming = self._loop, self._incoming
+        if rows and loop is not None and incoming is not None:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(incoming.put_nowait, rows)
+
     # ------------------------------------------------------------------------------- fan-out
 
     async def _pump(self) -> None:
@@ -129,6 +160,9 @@ class LiveHub:
             rows = await self._incoming.get()
             while not self._incoming.empty():
                 rows = rows + self._incoming.get_nowait()
+            rows = self._unseen(rows)
+            if not rows:
+                continue
             try:
                 events = await asyncio.to_thread(self._materialize, rows)
             except Exception:
@@ -136,6 +170,18 @@ class LiveHub:
                 continue
             for event in events:
                 self._fan_out(event)
+
+    def _unseen(self, rows: list[event_log.Row]) -> list[event_log.Row]:
+        fresh = []
+        for row in sorted(rows, key=lambda r: r.id):
+            if row.id in self._fanned:
+                continue
+            fresh.append(row)
+            self._fanned.add(row.id)
+            self._fanned_order.append(row.id)
+        while len(self._fanned_order) > _REMEMBER_IDS:
+            self._fanned.discard(self._fanned_order.popleft())
+        return fresh
 
     def _materialize(self, rows: Sequence[event_log.Row]) -> list[LiveEvent]:
         with self.runtime.store.read() as conn:

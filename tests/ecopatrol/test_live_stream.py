@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from sqlalchemy import Connection
 
 import ecopatrol.store.alerts_schema
@@ -250,3 +251,48 @@ def test_replay_after_a_server_restart_misses_nothing(county: Runtime, settings:
 def _reopen(store: Store) -> Store:
     """Another engine on the same database, as a restarted process would open."""
     return open_store(store.engine.url.render_as_string(hide_password=False))
+
+
+def test_an_event_logged_by_another_process_reaches_this_process_streams_once(
+        pg_store: Store, settings: Settings) -> None:
+    """Two API processes on one PostgreSQL: each with its own engine and hub. A change logged by A is
+    streamed by B (LISTEN/NOTIFY), and by A once, not twice (its own notification comes back too)."""
+    _truncate_live(pg_store)
+    other = open_store(pg_store.engine.url.render_as_string(hide_password=False), migrate=False)
+    a, b = Runtime(settings, pg_store), Runtime(settings, other)
+
+    async def scenario() -> tuple[list[bytes], list[bytes]]:
+        views = FakeViews()
+        views.alerts["x1"] = {"id": "x1", "state": "open", "squad_id": "sq1"}
+        hub_a, hub_b = LiveHub(a, views, heartbeat_s=0.3), LiveHub(b, views, heartbeat_s=0.3)
+        await hub_a.start()
+        await hub_b.start()
+        try:
+            for hub in (hub_a, hub_b):
+                assert hub._peers is not None and await asyncio.to_thread(hub._peers.connected.wait, 10)
+            streams = [hub_a.stream("sq1", None), hub_b.stream("sq1", None)]
+            for stream in streams:
+                assert (await stream.__anext__()).startswith(b"retry:")
+                assert b"snapshot" in await stream.__anext__()
+            await asyncio.to_thread(hub_a.record, "x1", "sq1")
+            got: list[list[bytes]] = [[], []]
+            for i, stream in enumerate(streams):
+                for _ in range(4):  # the event, then heartbeats only: no second copy
+                    got[i].append(await asyncio.wait_for(stream.__anext__(), 5))
+            return got[0], got[1]
+        finally:
+            await hub_a.stop()
+            await hub_b.stop()
+
+    try:
+        seen_a, seen_b = asyncio.run(scenario())
+    finally:
+        other.dispose()
+    for seen in (seen_a, seen_b):
+        events = [f for f in seen if f.startswith(b"id:")]
+        assert len(events) == 1 and b'"x1"' in events[0], seen
+
+
+def _truncate_live(store: Store) -> None:
+    with store.engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE live_events"))
