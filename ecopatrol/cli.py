@@ -192,6 +192,7 @@ def token_create(role: Annotated[str, typer.Option(help="commander | squad | par
                  days: Annotated[float | None, typer.Option(help="expires after this many days")] = None,
                  config: ConfigOpt = None) -> None:
     """Create a bearer token and print it (shown once; only its digest is stored)."""
+    from ecopatrol.audit import cli_actor
     from ecopatrol.store.tokens_repo import ROLES, create_token
 
     if role not in ROLES:
@@ -200,17 +201,19 @@ def token_create(role: Annotated[str, typer.Option(help="commander | squad | par
     now = runtime.now_ms()
     with runtime.store.write() as conn:
         token = create_token(conn, role=role, name=name, org=org, unit_id=unit, squad_id=squad,
-                             person_id=person, now_ms=now,
+                             person_id=person, now_ms=now, actor=cli_actor(),
                              expires_ms=None if days is None else now + int(days * 86_400_000))
     typer.echo(token)
 
 
+from ecopatrol.cli_audit import audit_app  # noqa: E402
 from ecopatrol.cli_reports import reports_app  # noqa: E402
 from ecopatrol.cli_review import register as register_review  # noqa: E402
 from ecopatrol.cli_rules import rules_app  # noqa: E402
 
 app.add_typer(reports_app, name="reports")
 app.add_typer(rules_app, name="rules")
+app.add_typer(audit_app, name="audit")
 register_review(app)  # map, export
 
 

@@ -94,6 +94,13 @@ class ReportsSettings(_Section):
     public_per_minute: float = Field(10, gt=0)
 
 
+class AuthSettings(_Section):
+    """The brake on guessing credentials (``ecopatrol.api.auth_guard``): in memory, per process."""
+
+    max_failures: int = Field(20, ge=1)
+    window_s: float = Field(60, gt=0)
+
+
 class MapsSettings(_Section):
     tile_url: str = ""
     tile_attribution: str = ""
@@ -108,6 +115,7 @@ class Settings(_Section):
     coverage: CoverageSettings = CoverageSettings()
     reports: ReportsSettings = ReportsSettings()
     maps: MapsSettings = MapsSettings()
+    auth: AuthSettings = AuthSettings()
     rules: list[dict[str, Any]] = []
     escalation: dict[str, Any] = {}
     channels: dict[str, Any] = {}

@@ -25,6 +25,7 @@ from alerts.squads import (
     SquadStatus,
     squad_status,
 )
+from ecopatrol import audit
 from ecopatrol.store.alerts_schema import (
     personnel,
     squad_duty_windows,
@@ -85,16 +86,22 @@ def people_by_id(conn: Connection, ids: Iterable[str] | None = None) -> dict[str
 
 
 def insert_person(conn: Connection, *, person_id: str, name: str, role: str, phone: str, status: str,
-                  unit_id: str | None, now_ms: int) -> None:
-    conn.execute(insert(personnel).values(id=person_id, name=name, role=role, phone=phone, status=status,
-                                          unit_id=unit_id, created_ms=now_ms, updated_ms=now_ms))
+                  unit_id: str | None, now_ms: int, actor: str = "system") -> None:
+    values = {"name": name, "role": role, "phone": phone, "status": status, "unit_id": unit_id}
+    conn.execute(insert(personnel).values(id=person_id, **values, created_ms=now_ms, updated_ms=now_ms))
+    audit.row_created(conn, "person", person_id, values, actor=actor, at_ms=now_ms)
 
 
-def update_person(conn: Connection, person_id: str, values: Mapping[str, object], now_ms: int) -> None:
+def update_person(conn: Connection, person_id: str, values: Mapping[str, object], now_ms: int, *,
+                  actor: str = "system") -> None:
+    audit.row_changed(conn, personnel, personnel.c.id, person_id, values, entity="person", actor=actor,
+                      at_ms=now_ms)
     conn.execute(update(personnel).where(personnel.c.id == person_id).values(**values, updated_ms=now_ms))
 
 
-def delete_person(conn: Connection, person_id: str) -> None:
+def delete_person(conn: Connection, person_id: str, *, actor: str = "system",
+                  at_ms: int | None = None) -> None:
+    audit.row_deleted(conn, personnel, personnel.c.id, person_id, entity="person", actor=actor, at_ms=at_ms)
     conn.execute(delete(personnel).where(personnel.c.id == person_id))
 
 
@@ -106,22 +113,30 @@ def memberships(conn: Connection) -> dict[str, str]:
 # ----------------------------------------------------------------------------------------- squads
 
 
-def insert_squad(conn: Connection, *, squad_id: str, name: str, tz: str, now_ms: int) -> None:
+def insert_squad(conn: Connection, *, squad_id: str, name: str, tz: str, now_ms: int,
+                 actor: str = "system") -> None:
     conn.execute(insert(squads).values(id=squad_id, name=name, tz=tz, created_ms=now_ms, updated_ms=now_ms))
+    audit.row_created(conn, "squad", squad_id, {"name": name, "tz": tz}, actor=actor, at_ms=now_ms)
 
 
-def update_squad(conn: Connection, squad_id: str, values: Mapping[str, object], now_ms: int) -> None:
+def update_squad(conn: Connection, squad_id: str, values: Mapping[str, object], now_ms: int, *,
+                 actor: str = "system") -> None:
+    audit.row_changed(conn, squads, squads.c.id, squad_id, values, entity="squad", actor=actor, at_ms=now_ms)
     conn.execute(update(squads).where(squads.c.id == squad_id).values(**values, updated_ms=now_ms))
 
 
-def set_members(conn: Connection, squad_id: str, member_ids: Sequence[str]) -> None:
+def set_members(conn: Connection, squad_id: str, member_ids: Sequence[str], *, actor: str = "system",
+                at_ms: int | None = None) -> None:
+    audit.members_replaced(conn, squad_id, member_ids, actor=actor, at_ms=at_ms)
     conn.execute(delete(squad_members).where(squad_members.c.squad_id == squad_id))
     if member_ids:
         conn.execute(insert(squad_members), [{"squad_id": squad_id, "person_id": p} for p in member_ids])
 
 
-def set_units(conn: Connection, squad_id: str, unit_ids: Sequence[str]) -> None:
+def set_units(conn: Connection, squad_id: str, unit_ids: Sequence[str], *, actor: str = "system",
+              at_ms: int | None = None) -> None:
     """The units (vehicles, phones) that travel with the squad: exactly these."""
+    audit.units_replaced(conn, squad_id, unit_ids, actor=actor, at_ms=at_ms)
     conn.execute(update(units).where(units.c.squad_id == squad_id).values(squad_id=None))
     if unit_ids:
         conn.execute(update(units).where(units.c.unit_id.in_(list(unit_ids))).values(squad_id=squad_id))
@@ -134,15 +149,18 @@ def known_units(conn: Connection, unit_ids: Iterable[str]) -> set[str]:
     return set(conn.execute(select(units.c.unit_id).where(units.c.unit_id.in_(ids))).scalars())
 
 
-def delete_squad(conn: Connection, squad_id: str) -> None:
+def delete_squad(conn: Connection, squad_id: str, *, actor: str = "system", at_ms: int | None = None) -> None:
+    audit.squad_deleted(conn, squad_id, actor=actor, at_ms=at_ms)
     conn.execute(update(units).where(units.c.squad_id == squad_id).values(squad_id=None))
     for table in (squad_members, squad_shifts, squad_duty_windows):
         conn.execute(delete(table).where(table.c.squad_id == squad_id))
     conn.execute(delete(squads).where(squads.c.id == squad_id))
 
 
-def set_roster(conn: Connection, squad_id: str, roster: Roster) -> None:
+def set_roster(conn: Connection, squad_id: str, roster: Roster, *, actor: str = "system",
+               at_ms: int | None = None) -> None:
     """Replace the squad's shifts and duty windows (and its time zone)."""
+    audit.roster_replaced(conn, squad_id, roster, actor=actor, at_ms=at_ms)
     for table in (squad_shifts, squad_duty_windows):
         conn.execute(delete(table).where(table.c.squad_id == squad_id))
     if roster.shifts:

@@ -17,6 +17,7 @@ from alerts.escalation import EscalationPolicy, next_check_ms, overdue, policy_f
 from alerts.model import Alert, AlertState, Notification, TimelineEvent, TimelineKind, parse_reason
 from alerts.pipeline import PipelineResult
 from alerts.silence import Silence
+from ecopatrol import audit
 from ecopatrol.store.alerts_schema import alert_events, alerts, outbox, silences
 
 _NOT_ALERT_FIELDS = ("overdue", "next_check_ms")
@@ -79,10 +80,12 @@ def persist(conn: Connection, result: PipelineResult, *, stored_events: Mapping[
 def save_alerts(conn: Connection, *, created: Sequence[Alert] = (), updated: Sequence[Alert] = (),
                 stored_events: Mapping[str, int], policies: Policies, now_ms: int,
                 seq_offsets: Mapping[str, int] | None = None) -> None:
-    if created:
-        conn.execute(insert(alerts), [alert_row(a, policies, now_ms) for a in created])
+    created_rows = [alert_row(a, policies, now_ms) for a in created]
+    if created_rows:
+        conn.execute(insert(alerts), created_rows)
+    before = audit.alert_states(conn, [a.id for a in updated])  # the evidence trail's "before"
+    rows = []
     if updated:
-        rows = []
         for a in updated:
             row = alert_row(a, policies, now_ms)
             rows.append({"b_id": a.id, **{k: row[k] for k in _UPDATABLE}})
@@ -95,6 +98,8 @@ def save_alerts(conn: Connection, *, created: Sequence[Alert] = (), updated: Seq
         events += _event_rows(a, stored_events.get(a.id, 0), offsets.get(a.id, 0))
     if events:
         conn.execute(insert(alert_events), events)
+    audit.alerts_saved(conn, created=created_rows, updated={r["b_id"]: r for r in rows},
+                       before=before, events=events, at_ms=now_ms)
 
 
 def queue_notifications(conn: Connection, notifications: Sequence[Notification]) -> None:

@@ -7,8 +7,10 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 
 from ecopatrol.alerting.wiring import install_alerting
+from ecopatrol.api.auth_guard import install_auth_guard
 from ecopatrol.api.routes import (
     alerts,
     coverage,
@@ -48,6 +50,7 @@ def create_app(runtime: Runtime, *, scheduler: bool = True, delivery_worker: boo
     pages_reports.mount_static(app)
     _limit_body_size(app, runtime.settings.server.max_body_bytes)
     _json_errors(app)
+    install_auth_guard(app)  # failed authentications per address → 429 ([auth] in config.toml)
     install_alerting(app, scheduler=scheduler)  # bad rules stop the start; the scheduler runs in the lifespan
     install_live(app)
     if delivery_worker:
@@ -67,6 +70,16 @@ def _limit_body_size(app: FastAPI, max_bytes: int) -> None:
 
 
 def _json_errors(app: FastAPI) -> None:
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    async def _database_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+        """The database is restarting or unreachable: nothing was committed, so say so and ask for a
+        resend (phones and partners retry) instead of a 500."""
+        log.warning("database unavailable: %s", str(exc).splitlines()[0][:200])
+        return JSONResponse(status_code=503, headers={"Retry-After": "2"}, content={"detail": [{
+            "loc": [], "msg": "the database is unavailable for a moment; nothing was stored, send again",
+            "type": "unavailable"}]})
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
         detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")}

@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 
 from ecopatrol.api.errors import ApiError
 from ecopatrol.runtime import Runtime
-from ecopatrol.store.tokens_repo import Principal, verify_token
+from ecopatrol.store.tokens_repo import ROLES, Principal, check_token
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -31,15 +31,27 @@ def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
         raise ApiError(401, ["header", "Authorization"], "a bearer token is required",
                        "unauthorized", headers={"WWW-Authenticate": "Bearer"})
     with runtime.store.read() as conn:
-        principal = verify_token(conn, token, now_ms=runtime.now_ms())
-    if principal is None:
-        raise ApiError(401, ["header", "Authorization"], "the token is unknown, expired or revoked",
-                       "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-    return principal
+        found = check_token(conn, token, now_ms=runtime.now_ms())
+    if not isinstance(found, Principal):
+        raise ApiError(401, ["header", "Authorization"], REFUSED_TOKEN[found], "unauthorized",
+                       headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+    return found
+
+
+#: why a presented token is refused, by ``check_token``'s answer
+REFUSED_TOKEN = {
+    "unknown": "the token is not known here (mistyped, forged, or issued by another server)",
+    "expired": "the token has expired: ask a commander for a new one",
+    "revoked": "the token was revoked: ask a commander for a new one",
+}
 
 
 def require(*roles: str) -> Callable[..., Principal]:
-    """A dependency admitting the given roles (commanders are admitted everywhere)."""
+    """A dependency admitting the given roles (commanders are admitted everywhere). The roles are
+    kept as ``allowed_roles`` on it, where ``ecopatrol.api.permissions`` reads each route's rule."""
+    unknown = sorted(set(roles) - set(ROLES))
+    if unknown:
+        raise ValueError(f"require(): unknown role(s) {', '.join(unknown)} (roles: {', '.join(ROLES)})")
     allowed = {"commander", *roles}
 
     def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:

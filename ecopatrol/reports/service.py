@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
+from ecopatrol import audit
 from ecopatrol.reports import context, repo, views
 from ecopatrol.reports.categories import CATEGORIES, field_names
 from ecopatrol.reports.lifecycle import TransitionError, next_status
@@ -397,6 +398,8 @@ def store_prepared(
     }
     repo.insert_event(conn, report_id=report_id, **event)
     repo.insert_photos(conn, report_id, prepared.photos)
+    audit.report_created(conn, report_id, values, [p.sha256 for p in prepared.photos],
+                         actor=audit.actor_name(submitter.role, submitter.name), at_ms=now_ms)
     row = SimpleNamespace(id=report_id, assigned_squad_id=None, reject_reason=None, **values)
     first = SimpleNamespace(reason=None, note=None, squad_id=None, **event)
     return StoredReport(report_id, row, [first], prepared.photos)
@@ -543,6 +546,7 @@ def transition(
             note=request.note,
             squad_id=request.squad_id if action == "assign" else None,
         )
+        audit.report_moved(conn, row, action, target, request, actor=audit.actor_of(principal), at_ms=now)
         updated = repo.get_report(conn, report_id)
         result = _full(conn, updated, base_url=base_url, tz=runtime.settings.deployment.timezone)
     runtime.events.publish("report.status", {"report_id": report_id, "status": target, "action": action})

@@ -3,6 +3,7 @@
 SQLite by default, PostgreSQL (with PostGIS) by URL."""
 
 import ecopatrol.store.alerts_schema
+import ecopatrol.store.audit_schema
 import ecopatrol.store.live_schema
 import ecopatrol.store.reports_schema  # noqa: F401  (report tables on the shared metadata)
 from ecopatrol.store.engine import Store, open_store

@@ -10,8 +10,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
+from ecopatrol import audit
 from ecopatrol.store.schema import api_tokens
 
 Role = Literal["commander", "squad", "partner", "device"]
@@ -38,29 +39,53 @@ def digest(token: str) -> str:
 def create_token(conn: Connection, *, role: str, name: str = "", now_ms: int,
                  expires_ms: int | None = None, org: str | None = None,
                  unit_id: str | None = None, squad_id: str | None = None,
-                 person_id: str | None = None) -> str:
+                 person_id: str | None = None, actor: str = "system") -> str:
     """Store a new token and return its plain text (shown once, never stored)."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
     token = f"ep_{role[:3]}_{secrets.token_urlsafe(32)}"
-    conn.execute(insert(api_tokens).values(
-        token_hash=digest(token), role=role, name=name, org=org, unit_id=unit_id,
-        squad_id=squad_id, person_id=person_id, created_ms=now_ms, expires_ms=expires_ms))
+    values = {"role": role, "name": name, "org": org, "unit_id": unit_id, "squad_id": squad_id,
+              "person_id": person_id, "expires_ms": expires_ms}
+    result = conn.execute(insert(api_tokens).values(token_hash=digest(token), created_ms=now_ms, **values))
+    audit.token_issued(conn, result.inserted_primary_key[0], values, actor=actor, at_ms=now_ms)
     return token
 
 
 def verify_token(conn: Connection, token: str, *, now_ms: int) -> Principal | None:
     """The principal for a live token; None for an unknown, expired or revoked one."""
+    found = check_token(conn, token, now_ms=now_ms)
+    return found if isinstance(found, Principal) else None
+
+
+TokenProblem = Literal["unknown", "expired", "revoked"]
+
+
+def check_token(conn: Connection, token: str, *, now_ms: int) -> Principal | TokenProblem:
+    """The principal for a live token, else why it is refused (so a 401 can say which)."""
     row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == digest(token))).first()
-    if row is None or row.revoked_ms is not None:
-        return None
+    if row is None:
+        return "unknown"
+    if row.revoked_ms is not None:
+        return "revoked"
     if row.expires_ms is not None and row.expires_ms <= now_ms:
-        return None
+        return "expired"
     return Principal(row.id, row.role, row.name, row.org, row.unit_id, row.squad_id, row.person_id)
 
 
-def revoke_token(conn: Connection, token_id: int, *, now_ms: int) -> bool:
+def count_live_tokens(conn: Connection, *, now_ms: int, role: str | None = None) -> int:
+    """Tokens neither revoked nor expired (of one role when given)."""
+    query = select(func.count()).select_from(api_tokens).where(
+        api_tokens.c.revoked_ms.is_(None),
+        or_(api_tokens.c.expires_ms.is_(None), api_tokens.c.expires_ms > now_ms))
+    if role is not None:
+        query = query.where(api_tokens.c.role == role)
+    return int(conn.execute(query).scalar_one())
+
+
+def revoke_token(conn: Connection, token_id: int, *, now_ms: int, actor: str = "system") -> bool:
     result = conn.execute(update(api_tokens).where(api_tokens.c.id == token_id,
                                                    api_tokens.c.revoked_ms.is_(None))
                           .values(revoked_ms=now_ms))
+    if result.rowcount > 0:
+        audit.token_revoked(conn, token_id, actor=actor, at_ms=now_ms)
     return result.rowcount > 0

@@ -98,7 +98,8 @@ def test_requests_waiting_together_are_stored_in_one_ingest_each_with_its_own_ou
     # the GCJ-02 request was converted back to WGS-84 (within a metre), the others left alone
     expect = car3.iloc[:8].set_index(["unit_id", "time_ms"])
     got = stored.loc[expect.index]
-    assert np.allclose(got["lon"], expect["lon"], atol=1e-5) and np.allclose(got["lat"], expect["lat"], atol=1e-5)
+    assert np.allclose(got["lon"], expect["lon"], atol=1e-5)
+    assert np.allclose(got["lat"], expect["lat"], atol=1e-5)
 
 
 def test_an_idle_batcher_stores_a_lone_request_at_once(county: Runtime) -> None:

@@ -40,8 +40,8 @@ def _alerted_ms(f: Field, report_id: int) -> int | None:
 
 def _report_id(f: Field, receipt: dict[str, Any]) -> int:
     with f.runtime.store.read() as conn:
-        return int(conn.execute(sa.select(reports.c.id)
-                                .where(reports.c.tracking_code == normalize_code(receipt["tracking_code"]))).scalar_one())
+        code = normalize_code(receipt["tracking_code"])
+        return int(conn.execute(sa.select(reports.c.id).where(reports.c.tracking_code == code)).scalar_one())
 
 
 def test_the_answer_comes_before_the_rules_and_the_alert_right_after(night: Field,

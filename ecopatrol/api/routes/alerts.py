@@ -115,7 +115,7 @@ def list_alerts(runtime: RuntimeDep, principal: Reader,
                 rule: Annotated[str | None, Query(max_length=64)] = None,
                 since: Annotated[str | None, Query(description="e.g. 24h, 7d or an ISO time")] = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
-                offset: Annotated[int, Query(ge=0)] = 0) -> AlertList:
+                offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> AlertList:
     """Alerts, newest first; filters combine (``state`` and ``severity`` may repeat). A squad token
     lists its own squad's alerts only."""
     scope = _squad_scope(principal)

@@ -60,6 +60,8 @@ def allowed_units(runtime: RuntimeDep, principal: Principal, unit_ids: set[str])
     if principal.role == "device":
         others = unit_ids - {principal.unit_id}
     else:
+        if not principal.squad_id:
+            raise ApiError(403, ["header", "Authorization"], "this squad token names no squad", "forbidden")
         with runtime.store.read() as conn:
             units = units_repo.get_units(conn, sorted(unit_ids))
         others = {u for u in unit_ids if u not in units or units[u].squad_id != principal.squad_id}
@@ -106,7 +108,7 @@ def _why_all_refused(rejected: list[dict]) -> str:
 
 
 @router.get("/units/{unit_id}/fixes")
-def unit_fixes(unit_id: str, runtime: RuntimeDep, _: Reader,
+def unit_fixes(unit_id: str, runtime: RuntimeDep, principal: Reader,
                since: Annotated[str, Query(description="24h, 7d or an ISO-8601 time")] = "24h",
                limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000) -> dict:
     """A unit's stored fixes since a time, as a GeoJSON FeatureCollection of points."""
@@ -115,8 +117,10 @@ def unit_fixes(unit_id: str, runtime: RuntimeDep, _: Reader,
     except WindowError as exc:
         raise unprocessable(["query", "since"], str(exc)) from None
     with runtime.store.read() as conn:
-        if units_repo.get_unit(conn, unit_id) is None:
-            raise not_found(["path", "unit_id"], f"no unit {unit_id!r}")
+        unit = units_repo.get_unit(conn, unit_id)
+        if unit is None or (principal.role == "squad"
+                            and (not principal.squad_id or unit.squad_id != principal.squad_id)):
+            raise not_found(["path", "unit_id"], f"no unit {unit_id!r}")  # a squad sees its own units
         frame = fixes_repo.unit_fixes(conn, unit_id, since_ms=start, limit=limit)
     return {"type": "FeatureCollection", "features": [_feature(r) for r in frame.to_dict("records")]}
 

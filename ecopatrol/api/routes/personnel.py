@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from ecopatrol import audit
 from ecopatrol.alerting import people
 from ecopatrol.api.deps import Commander, Reader, RuntimeDep
 from ecopatrol.api.errors import ApiError, not_found, unprocessable
@@ -65,7 +66,7 @@ def _check_unit(conn, unit_id: str | None) -> None:  # type: ignore[no-untyped-d
 
 
 @router.post("", status_code=201)
-def create_person(body: PersonCreate, runtime: RuntimeDep, _: Commander) -> PersonPublic:
+def create_person(body: PersonCreate, runtime: RuntimeDep, who: Commander) -> PersonPublic:
     """Add a police or auxiliary officer."""
     person_id = body.id or f"p-{uuid.uuid4().hex[:12]}"
     now = runtime.now_ms()
@@ -74,7 +75,7 @@ def create_person(body: PersonCreate, runtime: RuntimeDep, _: Commander) -> Pers
             raise ApiError(409, ["body", "id"], f"person {person_id!r} already exists", "conflict")
         _check_unit(conn, body.unit_id)
         people.insert_person(conn, person_id=person_id, name=body.name, role=body.role, phone=body.phone,
-                             status=body.status, unit_id=body.unit_id, now_ms=now)
+                             status=body.status, unit_id=body.unit_id, now_ms=now, actor=audit.actor_of(who))
         return _public(people.get_person_row(conn, person_id), None)
 
 
@@ -95,7 +96,8 @@ def get_person(person_id: PersonId, runtime: RuntimeDep, _: Reader) -> PersonPub
 
 
 @router.patch("/{person_id}")
-def update_person(person_id: PersonId, body: PersonUpdate, runtime: RuntimeDep, _: Commander) -> PersonPublic:
+def update_person(person_id: PersonId, body: PersonUpdate, runtime: RuntimeDep,
+                  who: Commander) -> PersonPublic:
     """Change a person; a squad member keeps their role (a squad is exactly 1 police + 2 auxiliary)."""
     changes = body.model_dump(exclude_unset=True)
     with runtime.store.write() as conn:
@@ -113,12 +115,12 @@ def update_person(person_id: PersonId, body: PersonUpdate, runtime: RuntimeDep, 
             raise unprocessable(["body"], "name, role, phone and status cannot be null", "null")
         _check_unit(conn, changes.get("unit_id"))
         if changes:
-            people.update_person(conn, person_id, changes, runtime.now_ms())
+            people.update_person(conn, person_id, changes, runtime.now_ms(), actor=audit.actor_of(who))
         return _public(people.get_person_row(conn, person_id), squad_id)
 
 
 @router.delete("/{person_id}", status_code=204)
-def delete_person(person_id: PersonId, runtime: RuntimeDep, _: Commander) -> Response:
+def delete_person(person_id: PersonId, runtime: RuntimeDep, who: Commander) -> Response:
     """Remove a person who is in no squad."""
     with runtime.store.write() as conn:
         if people.get_person_row(conn, person_id) is None:
@@ -128,5 +130,5 @@ def delete_person(person_id: PersonId, runtime: RuntimeDep, _: Commander) -> Res
             raise ApiError(409, ["path", "person_id"],
                            f"{person_id} is in squad {squad_id}; take them out of the squad first",
                            "in_squad")
-        people.delete_person(conn, person_id)
+        people.delete_person(conn, person_id, actor=audit.actor_of(who), at_ms=runtime.now_ms())
     return Response(status_code=204)

@@ -235,7 +235,8 @@ def phone_tokens(runtime: RuntimeDep, _: Commander) -> list[PhoneToken]:
 
 
 @router.post("/api/v1/phone-tokens/{token_id}/revoke", tags=["phone"])
-def revoke_phone(token_id: Annotated[int, Path(ge=1)], runtime: RuntimeDep, _: Commander) -> dict:
+def revoke_phone(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], runtime: RuntimeDep,
+                 _: Commander) -> dict:
     """Cut off a lost phone: its token stops working at once (the stream too, on its next reconnect)."""
     with runtime.store.write() as conn:
         if not revoke_token(conn, token_id, now_ms=runtime.now_ms()):

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Connection
 
 from alerts.squads import DutyWindow, Roster, Shift, validate_squad_ids
+from ecopatrol import audit
 from ecopatrol.alerting import people, repo
 from ecopatrol.alerting.views import SquadPublic, squads_public
 from ecopatrol.api.deps import Commander, Reader, RuntimeDep
@@ -90,7 +91,7 @@ def _one(runtime, conn: Connection, squad_id: str) -> SquadPublic:  # type: igno
 
 
 @router.post("", status_code=201)
-def create_squad(body: SquadCreate, runtime: RuntimeDep, _: Commander) -> SquadPublic:
+def create_squad(body: SquadCreate, runtime: RuntimeDep, who: Commander) -> SquadPublic:
     """Form a squad: exactly 1 police officer and 2 auxiliary officers, each in no other squad."""
     squad_id = body.id or f"sq-{uuid.uuid4().hex[:10]}"
     tz = runtime.settings.deployment.timezone
@@ -101,10 +102,11 @@ def create_squad(body: SquadCreate, runtime: RuntimeDep, _: Commander) -> SquadP
         _composition(conn, body.members, None)
         _units(conn, body.units)
         roster = _roster(squad_id, body.roster or RosterIn(), tz)
-        people.insert_squad(conn, squad_id=squad_id, name=body.name, tz=roster.tz, now_ms=now)
-        people.set_members(conn, squad_id, body.members)
-        people.set_units(conn, squad_id, body.units)
-        people.set_roster(conn, squad_id, roster)
+        actor = audit.actor_of(who)
+        people.insert_squad(conn, squad_id=squad_id, name=body.name, tz=roster.tz, now_ms=now, actor=actor)
+        people.set_members(conn, squad_id, body.members, actor=actor, at_ms=now)
+        people.set_units(conn, squad_id, body.units, actor=actor, at_ms=now)
+        people.set_roster(conn, squad_id, roster, actor=actor, at_ms=now)
         return _one(runtime, conn, squad_id)
 
 
@@ -121,27 +123,29 @@ def get_squad(squad_id: SquadId, runtime: RuntimeDep, _: Reader) -> SquadPublic:
 
 
 @router.patch("/{squad_id}")
-def update_squad(squad_id: SquadId, body: SquadUpdate, runtime: RuntimeDep, _: Commander) -> SquadPublic:
+def update_squad(squad_id: SquadId, body: SquadUpdate, runtime: RuntimeDep, who: Commander) -> SquadPublic:
     """Rename, change members (the 1 + 2 rule again), phones or roster."""
     now = runtime.now_ms()
+    actor = audit.actor_of(who)
     with runtime.store.write() as conn:
         records = people.load_squads(conn, [squad_id])
         if not records:
             raise not_found(["path", "squad_id"], f"no squad {squad_id!r}")
         if body.members is not None:
             _composition(conn, body.members, squad_id)
-            people.set_members(conn, squad_id, body.members)
+            people.set_members(conn, squad_id, body.members, actor=actor, at_ms=now)
         if body.units is not None:
             _units(conn, body.units)
-            people.set_units(conn, squad_id, body.units)
+            people.set_units(conn, squad_id, body.units, actor=actor, at_ms=now)
         if body.roster is not None:
-            people.set_roster(conn, squad_id, _roster(squad_id, body.roster, records[0].tz))
-        people.update_squad(conn, squad_id, {"name": body.name} if body.name else {}, now)
+            people.set_roster(conn, squad_id, _roster(squad_id, body.roster, records[0].tz), actor=actor,
+                              at_ms=now)
+        people.update_squad(conn, squad_id, {"name": body.name} if body.name else {}, now, actor=actor)
         return _one(runtime, conn, squad_id)
 
 
 @router.delete("/{squad_id}", status_code=204)
-def delete_squad(squad_id: SquadId, runtime: RuntimeDep, _: Commander) -> Response:
+def delete_squad(squad_id: SquadId, runtime: RuntimeDep, who: Commander) -> Response:
     """Disband a squad that has no open alert."""
     with runtime.store.write() as conn:
         if not people.load_squads(conn, [squad_id]):
@@ -150,7 +154,7 @@ def delete_squad(squad_id: SquadId, runtime: RuntimeDep, _: Commander) -> Respon
         if busy:
             raise ApiError(409, ["path", "squad_id"], f"squad {squad_id} has {len(busy)} open alert(s) "
                            f"({', '.join(busy[:5])}); resolve or reassign them first", "has_open_alerts")
-        people.delete_squad(conn, squad_id)
+        people.delete_squad(conn, squad_id, actor=audit.actor_of(who), at_ms=runtime.now_ms())
     return Response(status_code=204)
 
 
@@ -161,12 +165,13 @@ def get_roster(squad_id: SquadId, runtime: RuntimeDep, _: Reader) -> dict:  # ty
 
 
 @router.put("/{squad_id}/roster")
-def put_roster(squad_id: SquadId, body: RosterIn, runtime: RuntimeDep, _: Commander) -> SquadPublic:
+def put_roster(squad_id: SquadId, body: RosterIn, runtime: RuntimeDep, who: Commander) -> SquadPublic:
     """Replace the squad's duty roster."""
     with runtime.store.write() as conn:
         records = people.load_squads(conn, [squad_id])
         if not records:
             raise not_found(["path", "squad_id"], f"no squad {squad_id!r}")
-        people.set_roster(conn, squad_id, _roster(squad_id, body, records[0].tz))
+        people.set_roster(conn, squad_id, _roster(squad_id, body, records[0].tz), actor=audit.actor_of(who),
+                          at_ms=runtime.now_ms())
         people.update_squad(conn, squad_id, {}, runtime.now_ms())
         return _one(runtime, conn, squad_id)
