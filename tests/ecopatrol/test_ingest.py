@@ -108,3 +108,17 @@ def test_fixes_are_placed_on_reach_cell_and_township(county: Runtime) -> None:
         rows = conn.execute(sa.select(fixes_table).order_by(fixes_table.c.time_ms)).fetchall()
     assert rows[0].reach_id is not None and rows[0].cell_id is None and rows[0].township == "西乡"
     assert rows[1].reach_id is None and rows[1].cell_id is not None and rows[1].township == "东乡"
+
+
+@pytest.mark.parametrize("source", ["it's", "车载'); DROP TABLE fixes; --"])
+def test_values_written_into_the_insert_statement_come_back_exactly(county: Runtime, source: str) -> None:
+    """The SQLite insert writes values shared by a whole batch into its statement: quotes and
+    non-ASCII text must survive that, and rows with missing values must stay NULL."""
+    batch = _drive(county, "car-1").iloc[:30].assign(source=source)
+    batch.loc[batch.index[:10], "accuracy_m"] = 7.5
+    assert ingest_fixes(county, batch).accepted == 30
+    with county.store.read() as conn:
+        rows = conn.execute(sa.select(fixes_table.c.source, fixes_table.c.accuracy_m)
+                            .order_by(fixes_table.c.time_ms)).fetchall()
+    assert {r.source for r in rows} == {source}
+    assert [r.accuracy_m for r in rows][:11] == [7.5] * 10 + [None]

@@ -21,11 +21,12 @@ from geo.tracks._time import times_to_ms
 
 router = APIRouter(prefix="/api/v1", tags=["fixes"])
 MAX_BATCH = 100_000
+_PRINTABLE = r"^[^\x00-\x1f\x7f]*$"  # no control characters (PostgreSQL text cannot hold NUL)
 
 
 class FixIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    unit_id: str = Field(min_length=1, max_length=64)
+    unit_id: str = Field(min_length=1, max_length=64, pattern=_PRINTABLE)
     time: datetime | float = Field(description="ISO-8601 with zone, or epoch seconds / milliseconds")
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
@@ -41,7 +42,7 @@ class FixBatch(BaseModel):
     model_config = ConfigDict(extra="forbid")
     datum: Literal["wgs84", "gcj02", "cgcs2000"] | None = Field(
         None, description="datum of every fix in the batch (default: each unit's declared datum)")
-    source: str = Field("api", max_length=32)
+    source: str = Field("api", max_length=32, pattern=_PRINTABLE)
     fixes: list[FixIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
