@@ -8,6 +8,10 @@ Measured per report: committed (the report's ``received_at``) → the alert even
 assigned squad's three phones, and committed → the signed webhook received. Target: p99 < 1 s.
 
     python benchmarks/delivery.py [--duration 30] [--phones 200] [--units 500] [--report-every 2]
+                                  [--fix-batch 1] [--postgres] [--workers 1]
+
+The server is started as an operator starts it (``ecopatrol serve``); ``benchmarks/load.py`` runs this
+with two API processes on PostgreSQL.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 SECRET_ENV = "ECOPATROL_BENCH_WEBHOOK_SECRET"
 TARGET_P99_MS = 1000.0
+PG_URL = "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/ecopatrol_test"
 MAX_FIXES_IN_FLIGHT = 128
 
 
@@ -89,9 +94,10 @@ def start_receiver(received: Received) -> tuple[ThreadingHTTPServer, str]:
 # ------------------------------------------------------------------------------------- seeding
 
 
-def write_config(folder: Path, database: Path, hook_url: str) -> Path:
+def write_config(folder: Path, database_url: str, hook_url: str) -> Path:
     base = (ROOT / "config.toml").read_text(encoding="utf-8")
-    base = base.replace('url = "sqlite:///data/ecopatrol.db"', f'url = "sqlite:///{database}"')
+    assert 'url = "sqlite:///data/ecopatrol.db"' in base
+    base = base.replace('url = "sqlite:///data/ecopatrol.db"', f'url = "{database_url}"')
     extra = f"""
 [[escalation.routes]]
 name = "everything"
@@ -179,28 +185,35 @@ def _near(rng: random.Random, point: tuple[float, float], spread_deg: float = 0.
 # -------------------------------------------------------------------------------------- server
 
 
-def serve(config: str, port: int) -> None:
-    """Child process: the application with the live stream, delivery and alerting installed."""
-    import uvicorn
-
-    from ecopatrol.config import load_settings
-    from ecopatrol.runtime import build_runtime
-    from tests.ecopatrol.helpers_live import build_app
-
-    runtime = build_runtime(load_settings(config))
-    app = build_app(runtime)
-    runtime.layer_index()
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=2)
-
-
-def start_server(config: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(config: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    """``ecopatrol serve`` as an operator runs it (``workers`` API processes on one address)."""
     port = _port()
     env = {**os.environ, SECRET_ENV: "bench-secret"}
-    proc = subprocess.Popen([sys.executable, __file__, "--serve", str(config), str(port)], cwd=ROOT, env=env)
+    env.pop("ECOPATROL_DATABASE_URL", None)
+    proc = subprocess.Popen([sys.executable, "-c", "from ecopatrol.cli import main; main()", "serve",
+                             "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+                             "--workers", str(workers)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     wait_healthy(proc, url)
     return proc, url
+
+
+def fresh_pg_database(name: str) -> str | None:
+    """A new empty database ``name`` on ECOPATROL_TEST_PG_URL's server, or None when unreachable."""
+    import sqlalchemy as sa
+
+    base = sa.make_url(os.environ.get("ECOPATROL_TEST_PG_URL", PG_URL))
+    admin = sa.create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    except sa.exc.OperationalError:
+        return None
+    finally:
+        admin.dispose()
+    return base.set(database=name).render_as_string(hide_password=False)
 
 
 # ---------------------------------------------------------------------------- fixes, 1/s per unit
@@ -315,12 +328,12 @@ async def load(url: str, world: World, duration_s: float, report_every_s: float,
         print(f"  warm-up report answered in {time.monotonic() - warm:.1f} s")
         connected_at = time.monotonic()
         await asyncio.sleep(report_every_s / 2)
-        for k in range(n_reports):
+        sending = []
+        for k in range(n_reports):  # open loop: each report at its time, whatever the last one did
             due = connected_at + report_every_s / 2 + k * report_every_s
             await asyncio.sleep(max(0.0, due - time.monotonic()))
-            report = await _report(api, rng, world, k)
-            if report is not None:
-                reports.append(report)
+            sending.append(asyncio.create_task(_report(api, rng, world, k)))
+        reports += await asyncio.gather(*sending)
         await asyncio.sleep(2.0)  # the last alerts in flight
         stop.set()
         for task in followers:
@@ -329,28 +342,35 @@ async def load(url: str, world: World, duration_s: float, report_every_s: float,
     return seen, reports, time.monotonic() - connected_at
 
 
-async def _report(api: httpx.AsyncClient, rng: random.Random, world: World, k: int) -> dict[str, Any] | None:
+async def _report(api: httpx.AsyncClient, rng: random.Random, world: World, k: int) -> dict[str, Any]:
     lon, lat = _near(rng, rng.choice(world.report_points), 0.0005)
     body = {"category": "firearm", "observed_at": datetime.now(UTC).isoformat(),
             "location": {"type": "Point", "coordinates": [lon, lat]},
             "details": {"shots_heard": 2}, "description": f"bench {k}"}
     sent = time.time() * 1000
-    r = await api.post("/api/v1/reports", json=body)
+    try:
+        r = await api.post("/api/v1/reports", json=body)
+    except httpx.HTTPError as exc:
+        return {"failed": type(exc).__name__}
     if r.status_code != 201:
         print(f"  report {k}: HTTP {r.status_code} {r.text[:200]}")
-        return None
+        return {"failed": str(r.status_code)}
     got = r.json()
     committed = datetime.fromisoformat(got.get("created_at") or got["received_at"]).timestamp() * 1000
     return {"id": str(got["id"]), "sent_ms": sent, "committed_ms": committed,
             "answered_ms": time.time() * 1000}
 
 
-def event_times(database: Path) -> dict[int, int]:
+def event_times(database_url: str) -> dict[int, int]:
     """When the hub logged each event (``live_events.at_ms``): splits alerting from delivery."""
-    import sqlite3
+    import sqlalchemy as sa
 
-    with sqlite3.connect(database) as conn:
-        return dict(conn.execute("SELECT id, at_ms FROM live_events").fetchall())
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            return {int(i): int(t) for i, t in conn.execute(sa.text("SELECT id, at_ms FROM live_events"))}
+    finally:
+        engine.dispose()
 
 
 # -------------------------------------------------------------------------------------- report
@@ -362,6 +382,9 @@ def _ms(values: list[float]) -> str:
 
 def summarize(seen: list[Seen], reports: list[dict[str, Any]], received: Received,
               fixes: dict[str, Any], n_phones: int, logged: dict[int, int], verbose: bool = False) -> bool:
+    failed = [r["failed"] for r in reports if "failed" in r]
+    reports = [r for r in reports if "failed" not in r]
+    answered = [r["answered_ms"] - r["sent_ms"] for r in reports]
     shown, sent_shown, webhook_ms, alerting, hub = [], [], [], [], []
     missing = 0
     with received.lock:
@@ -390,7 +413,8 @@ def summarize(seen: list[Seen], reports: list[dict[str, Any]], received: Receive
           f"= {sent / elapsed:.0f}/s; "
           f"request latency p50 {fixes.get('p50_ms', float('nan')):.0f} ms, "
           f"p99 {fixes.get('p99_ms', float('nan')):.0f} ms; errors {fixes.get('errors', {})}")
-    print(f"reports: {len(reports)}; alerts shown on all 3 assigned phones: {len(reports) - missing}")
+    print(f"reports: {len(reports)} stored, {len(failed)} failed {sorted(set(failed))}; "
+          f"request latency {_ms(answered)}; alerts shown on all 3 assigned phones: {len(reports) - missing}")
     print(f"committed -> shown on the assigned squad's phones ({len(shown)} phone events): {_ms(shown)}, "
           f"max {max(shown, default=float('nan')):.0f} ms")
     print(f"  committed -> alert.changed logged by the hub (the alerting pipeline): {_ms(alerting)}")
@@ -403,28 +427,37 @@ def summarize(seen: list[Seen], reports: list[dict[str, Any]], received: Receive
     return ok
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> bool:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--phones", type=int, default=200)
     parser.add_argument("--units", type=int, default=500)
     parser.add_argument("--report-every", type=float, default=2.0)
-    parser.add_argument("--fix-batch", type=int, default=50,
+    parser.add_argument("--postgres", action="store_true",
+                        help="PostgreSQL (ECOPATROL_TEST_PG_URL's server, database ecopatrol_bench_load)")
+    parser.add_argument("--workers", type=int, default=1, help="API processes (more than 1: PostgreSQL)")
+    parser.add_argument("--fix-batch", type=int, default=1,
                         help="units' fixes per request (1: a request per fix, as phone apps post)")
     parser.add_argument("--verbose", action="store_true", help="one line per report")
     parser.add_argument("--units-off", action="store_true", help="no fix load (the stream alone)")
     parser.add_argument("--reports-off", action="store_true", help="no reports (the fix load alone)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     args.duration = min(args.duration, 300.0)  # bounded
     rng = random.Random(11)
     received = Received()
     receiver, hook_url = start_receiver(received)
     with tempfile.TemporaryDirectory(prefix="ecopatrol-bench-") as tmp:
         folder = Path(tmp)
-        config = write_config(folder, folder / "bench.db", hook_url)
-        print("seeding the demo county, squads and units…")
+        database_url = fresh_pg_database("ecopatrol_bench_load") if args.postgres else \
+            f"sqlite:///{folder / 'bench.db'}"
+        if database_url is None:
+            print("PostgreSQL is not reachable: nothing measured")
+            return False
+        config = write_config(folder, database_url, hook_url)
+        print(f"seeding the demo county, squads and units ({'PostgreSQL' if args.postgres else 'SQLite'}, "
+              f"{args.workers} API process{'es' if args.workers > 1 else ''})…")
         world = seed(config, folder, args.phones, args.units, rng)
-        proc, url = start_server(config)
+        proc, url = start_server(config, args.workers)
         fixer = None
         try:
             first = [{"unit_id": u, "time": datetime.now(UTC).isoformat(), "lon": lon, "lat": lat}
@@ -445,7 +478,7 @@ def main() -> None:
             if fixer is not None:
                 out, _ = fixer.communicate(timeout=args.duration + 120)
                 fixes = json.loads(out.decode().strip().splitlines()[-1]) if out.strip() else {}
-            logged = event_times(folder / "bench.db")
+            logged = event_times(database_url)
         finally:
             if fixer is not None and fixer.poll() is None:
                 fixer.kill()
@@ -455,13 +488,11 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 proc.kill()
             receiver.shutdown()
-    summarize(seen, reports, received, fixes, len(world.phones), logged, args.verbose)
+    return summarize(seen, reports, received, fixes, len(world.phones), logged, args.verbose)
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
-        serve(sys.argv[2], int(sys.argv[3]))
-    elif len(sys.argv) > 1 and sys.argv[1] == "--fixes":
+    if len(sys.argv) > 1 and sys.argv[1] == "--fixes":
         post_fixes(sys.argv[2], sys.argv[3], sys.argv[4], float(sys.argv[5]), int(sys.argv[6]))
     else:
         main()

@@ -41,12 +41,18 @@ def _runtime(config: Path | None) -> Runtime:
 
 @app.command()
 def serve(host: Annotated[str | None, typer.Option()] = None,
-          port: Annotated[int | None, typer.Option()] = None, config: ConfigOpt = None) -> None:
+          port: Annotated[int | None, typer.Option()] = None,
+          workers: Annotated[int, typer.Option(min=1, max=64, help="API processes on this address "
+                                               "(PostgreSQL only)")] = 1,
+          config: ConfigOpt = None) -> None:
     """Run the HTTP server (API, phone page, forms, maps) and the scheduler."""
     from ecopatrol.server import run_server
 
     runtime = _runtime(config)
-    run_server(runtime, host=host, port=port)
+    try:
+        run_server(runtime, host=host, port=port, workers=workers)
+    except ValueError as exc:
+        raise fail(str(exc)) from None
 
 
 @app.command()

@@ -2,23 +2,49 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import uvicorn
+from fastapi import FastAPI
 
 from ecopatrol.api.app import create_app
-from ecopatrol.config import DEFAULT_CONFIG
-from ecopatrol.runtime import Runtime
+from ecopatrol.config import DEFAULT_CONFIG, load_settings
+from ecopatrol.runtime import Runtime, build_runtime
 from ecopatrol.store.tokens_repo import count_live_tokens
 
+_CONFIG_ENV = "ECOPATROL_CONFIG"
+_URL_ENV = "ECOPATROL_DATABASE_URL"
 
-def run_server(runtime: Runtime, *, host: str | None = None, port: int | None = None) -> None:
+
+def run_server(runtime: Runtime, *, host: str | None = None, port: int | None = None,
+               workers: int = 1) -> None:
+    """Serve until stopped. ``workers`` > 1 runs that many API processes on one address (PostgreSQL
+    only): each builds its own runtime; live streams cross processes by LISTEN/NOTIFY and one of
+    them, chosen by an advisory lock, runs the scheduled rules."""
     settings = runtime.settings.server
     for note in startup_notes(runtime):
         print(note, file=sys.stderr, flush=True)
-    app = create_app(runtime)
-    uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info",
-                timeout_graceful_shutdown=5)
+    bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info",
+            "timeout_graceful_shutdown": 5}
+    if workers > 1:
+        if runtime.store.dialect != "postgresql":
+            raise ValueError(f"--workers {workers} needs PostgreSQL: an SQLite file has one writer "
+                             "(set [database] url = \"postgresql+psycopg://…\")")
+        os.environ[_CONFIG_ENV] = runtime.settings.config_path or ""
+        os.environ[_URL_ENV] = runtime.settings.database_url
+        runtime.close()
+        uvicorn.run("ecopatrol.server:app_from_environment", factory=True, workers=workers, **bind)
+        return
+    uvicorn.run(create_app(runtime), **bind)
+
+
+def app_from_environment() -> FastAPI:
+    """The uvicorn factory of each worker process (``serve --workers N``)."""
+    settings = load_settings(os.environ.get(_CONFIG_ENV) or None)
+    runtime = build_runtime(settings)
+    runtime.layer_index()
+    return create_app(runtime)
 
 
 def startup_notes(runtime: Runtime) -> list[str]:
