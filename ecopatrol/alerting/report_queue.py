@@ -37,11 +37,14 @@ def mark_alerted(conn: Connection, report_ids: Sequence[int], now_ms: int) -> No
 
 
 class ReportAlertWorker:
-    """One thread draining report ids through ``handle`` (``on_report_committed``) in commit order."""
+    """One thread draining report ids through ``handle`` (``on_reports_committed``) in commit order;
+    the ids that queued up while it worked are handled together."""
 
-    def __init__(self, runtime: Runtime, handle: Callable[[int], object]) -> None:
+    def __init__(self, runtime: Runtime, handle: Callable[[list[int]], object], *,
+                 max_batch: int = 200) -> None:
         self.runtime = runtime
         self._handle = handle
+        self.max_batch = max_batch
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
 
@@ -81,12 +84,22 @@ class ReportAlertWorker:
     def _run(self) -> None:
         while True:
             item = self._queue.get()
+            batch: list[int] = []
+            while isinstance(item, int):  # take what else is waiting, up to a marker
+                batch.append(item)
+                if len(batch) >= self.max_batch:
+                    item = None
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            if batch:
+                try:
+                    self._handle(batch)
+                except Exception:  # the reports are durable and still pending: the next start retries
+                    log.exception("report rules failed for reports %s", batch)
             if item is _STOP:
                 return
             if isinstance(item, threading.Event):
                 item.set()
-                continue
-            try:
-                self._handle(int(item))  # type: ignore[call-overload]
-            except Exception:  # the report is durable and still pending: the next start retries it
-                log.exception("report rules failed for report %s", item)

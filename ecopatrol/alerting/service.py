@@ -49,6 +49,7 @@ __all__ = [
     "evaluate_scheduled",
     "expire_silence",
     "on_report_committed",
+    "on_reports_committed",
     "report_overdue",
     "sync_reports",
     "tick",
@@ -124,38 +125,50 @@ def _after_commit(runtime: Runtime, changed: Iterable[Alert]) -> None:
 
 
 def on_report_committed(runtime: Runtime, report_id: int | str) -> PipelineResult:
-    """Run the report-triggered rules for a just-committed report; persist and publish. The report is
-    marked evaluated (``alerted_ms``) in the transaction that stores what its rules raised."""
+    """Run the report-triggered rules for a just-committed report; persist and publish."""
+    return on_reports_committed(runtime, [int(report_id)])
+
+
+def on_reports_committed(runtime: Runtime, report_ids: Sequence[int]) -> PipelineResult:
+    """Run the report-triggered rules for just-committed reports (a burst costs one pipeline run:
+    candidates with one fingerprint merge in the dedupe stage); persist and publish. The reports are
+    marked evaluated (``alerted_ms``) in the transaction that stores what their rules raised."""
+    ids = [int(i) for i in report_ids]
     cfg = alerting_config(runtime)
     rules = cfg.report_rules
     now = runtime.now_ms()
-    if not rules:
-        _mark_alerted(runtime, int(report_id), now)
-        return PipelineResult()
-    index = runtime.layer_index()
-    with runtime.store.read() as conn:
-        found = facts.load_report(conn, int(report_id), index, _crs(runtime))
-        if found is None:
-            log.warning("report %s not found", report_id)
-            return PipelineResult()
-        report, duplicate_of = found
-        original = facts.load_report(conn, duplicate_of, index, _crs(runtime)) if duplicate_of else None
-        recent = _cluster_window(conn, rules, index, _crs(runtime), now)
-    if original is not None:
-        candidates = _as_more_evidence(evaluate_report_committed(rules, original[0], recent, now), report)
-    else:
-        candidates = evaluate_report_committed(rules, report, recent, now)
+    candidates: list[Candidate] = []
+    if rules and ids:
+        index = runtime.layer_index()
+        with runtime.store.read() as conn:
+            recent = _cluster_window(conn, rules, index, _crs(runtime), now)
+            for report_id in ids:
+                candidates += _report_candidates(conn, rules, report_id, index, runtime, recent, now)
     if not candidates:
-        _mark_alerted(runtime, int(report_id), now)
+        _mark_alerted(runtime, ids, now)
         return PipelineResult()
     (result,) = _run(runtime, [lambda ctx: run_pipeline(DEFAULT_STAGES, ctx, candidates)], now_ms=now,
-                     alerted=[int(report_id)])
+                     alerted=ids)
     return result
 
 
-def _mark_alerted(runtime: Runtime, report_id: int, now_ms: int) -> None:
-    with runtime.store.write() as conn:
-        report_queue.mark_alerted(conn, [report_id], now_ms)
+def _report_candidates(conn: Any, rules: Sequence[Rule], report_id: int, index: object, runtime: Runtime,
+                       recent: list[ReportFact], now: int) -> list[Candidate]:
+    found = facts.load_report(conn, report_id, index, _crs(runtime))
+    if found is None:
+        log.warning("report %s not found", report_id)
+        return []
+    report, duplicate_of = found
+    original = facts.load_report(conn, duplicate_of, index, _crs(runtime)) if duplicate_of else None
+    if original is not None:
+        return _as_more_evidence(evaluate_report_committed(rules, original[0], recent, now), report)
+    return list(evaluate_report_committed(rules, report, recent, now))
+
+
+def _mark_alerted(runtime: Runtime, report_ids: Sequence[int], now_ms: int) -> None:
+    if report_ids:
+        with runtime.store.write() as conn:
+            report_queue.mark_alerted(conn, report_ids, now_ms)
 
 
 def _as_more_evidence(candidates: Sequence[Candidate], duplicate: ReportFact) -> list[Candidate]:

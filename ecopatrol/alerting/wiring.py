@@ -45,7 +45,7 @@ def report_worker(runtime: Runtime) -> ReportAlertWorker:
     """The runtime's report-rules worker (one per runtime; it runs while an app using it runs)."""
     worker = getattr(runtime, _WORKER_ATTR, None)
     if worker is None:
-        worker = ReportAlertWorker(runtime, lambda report_id: service.on_report_committed(runtime, report_id))
+        worker = ReportAlertWorker(runtime, lambda ids: service.on_reports_committed(runtime, ids))
         setattr(runtime, _WORKER_ATTR, worker)
     return worker
 

@@ -5,6 +5,7 @@ a report twice raises one alert. Both backends."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,9 @@ def night(runtime: Runtime, tmp_path: Path) -> Iterator[Field]:
     yield from field_setup(runtime, tmp_path / "layers", NIGHT_MS)
 
 
-def _post(f: Field) -> dict[str, Any]:
+def _post(f: Field, lon: float = 120.73) -> dict[str, Any]:
     body = {"category": "firearm", "observed_at": "2025-11-19T14:00:00Z", "description": "枪声",
-            "location": {"type": "Point", "coordinates": [120.73, 28.84]},
+            "location": {"type": "Point", "coordinates": [lon, 28.84]},
             "details": {"shots_heard": 2}}
     response = f.client.post("/api/v1/reports", json=body, headers=f.partner)
     assert response.status_code == 201, response.text
@@ -47,13 +48,13 @@ def _report_id(f: Field, receipt: dict[str, Any]) -> int:
 def test_the_answer_comes_before_the_rules_and_the_alert_right_after(night: Field,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     gate = threading.Event()
-    real = service.on_report_committed
+    real = service.on_reports_committed
 
-    def gated(runtime: Runtime, report_id: int | str) -> Any:
+    def gated(runtime: Runtime, report_ids: list[int]) -> Any:
         assert gate.wait(30)
-        return real(runtime, report_id)
+        return real(runtime, report_ids)
 
-    monkeypatch.setattr(service, "on_report_committed", gated)
+    monkeypatch.setattr(service, "on_reports_committed", gated)
     receipt = _post(night)  # answered while the rules are held at the gate
     report_id = _report_id(night, receipt)
     assert _alerted_ms(night, report_id) is None
@@ -68,7 +69,7 @@ def test_the_answer_comes_before_the_rules_and_the_alert_right_after(night: Fiel
 def test_a_report_left_pending_by_a_dead_process_is_alerted_at_the_next_start(
         night: Field, monkeypatch: pytest.MonkeyPatch) -> None:
     worker = night.client.app.state.report_alert_worker  # type: ignore[attr-defined]
-    monkeypatch.setattr(service, "on_report_committed", lambda runtime, report_id: None)  # died first
+    monkeypatch.setattr(service, "on_reports_committed", lambda runtime, report_ids: None)  # died first
     report_id = _report_id(night, _post(night))
     settle(night.client)
     assert _alerted_ms(night, report_id) is None and night.alerts() == []
@@ -89,3 +90,28 @@ def test_running_a_report_twice_raises_one_alert(night: Field) -> None:
     service.on_report_committed(night.runtime, report_id)  # as a second process, or a restart, would
     assert len(night.alerts()) == 1
     assert _alerted_ms(night, report_id) is not None
+
+
+def test_reports_that_queue_up_are_evaluated_together_and_each_raises_its_alert(
+        night: Field, monkeypatch: pytest.MonkeyPatch) -> None:
+    gate = threading.Event()
+    calls: list[list[int]] = []
+    real = service.on_reports_committed
+
+    def gated(runtime: Runtime, report_ids: list[int]) -> Any:
+        calls.append(list(report_ids))
+        assert gate.wait(30)
+        return real(runtime, report_ids)
+
+    monkeypatch.setattr(service, "on_reports_committed", gated)
+    ids = [_report_id(night, _post(night, 120.70))]
+    deadline = time.monotonic() + 10
+    while not calls and time.monotonic() < deadline:  # the worker holds the first at the gate
+        time.sleep(0.01)
+    ids += [_report_id(night, _post(night, lon)) for lon in (120.73, 120.76)]  # km apart
+    gate.set()
+    settle(night.client)
+    assert calls == [ids[:1], ids[1:]]  # the first alone (the worker was idle), then the two that waited
+    alerts = night.alerts()
+    assert sorted(r for a in alerts for r in a["evidence"]["report_ids"]) == sorted(map(str, ids))
+    assert all(_alerted_ms(night, i) is not None for i in ids)
