@@ -55,6 +55,7 @@ def import_layer(runtime: Runtime, kind: str, source: Path | bytes, *, crs: str 
     with runtime.store.write() as conn:
         stored = replace_features(conn, stored_kind, features, id_column=id_col, name_column=name_col,
                                   size_column=size_col, source=label, now_ms=runtime.now_ms())
+    runtime.layers_changed()
     return LayerImportSummary(kind, label, len(raw) + len(problems), stored, problems)
 
 

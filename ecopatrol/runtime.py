@@ -11,6 +11,8 @@ from ecopatrol.config import Settings
 from ecopatrol.events import EventBus
 from ecopatrol.store import Store, open_store
 
+LAYERS_CHECK_S = 1.0
+
 
 def system_clock_ms() -> int:
     return time.time_ns() // 1_000_000
@@ -26,23 +28,33 @@ class Runtime:
     events: EventBus = field(default_factory=EventBus)
     _layers: object = field(default=None, repr=False)
     _layers_version: int = -1
+    _checked_at: float = -1e9
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def now_ms(self) -> int:
         return self.clock()
 
     def layer_index(self):  # type: ignore[no-untyped-def]
-        """The layers and their placer, reloaded when an import changed them (any process)."""
+        """The layers and their placer, reloaded when an import changed them (any process: the
+        version is looked up at most once a second)."""
         from ecopatrol.layer_index import load_layer_index
         from ecopatrol.store.layers_repo import layers_version
 
+        now = time.monotonic()
+        if self._layers is not None and now - self._checked_at < LAYERS_CHECK_S:
+            return self._layers
         with self.store.read() as conn:
             version = layers_version(conn)
+        self._checked_at = now
         with self._lock:
             if self._layers is None or version != self._layers_version:
                 self._layers = load_layer_index(self.store, self.settings)
                 self._layers_version = version
             return self._layers
+
+    def layers_changed(self) -> None:
+        """This process imported layers: look at the version on the next ``layer_index()``."""
+        self._checked_at = -1e9
 
     def close(self) -> None:
         self.store.dispose()

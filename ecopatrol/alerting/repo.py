@@ -18,7 +18,7 @@ from alerts.model import Alert, AlertState, Notification, TimelineEvent, Timelin
 from alerts.pipeline import PipelineResult
 from alerts.silence import Silence
 from ecopatrol import audit
-from ecopatrol.store.alerts_schema import alert_events, alerts, outbox, silences
+from ecopatrol.store.alerts_schema import alert_events, alert_photos, alerts, outbox, silences
 
 _NOT_ALERT_FIELDS = ("overdue", "next_check_ms")
 _ALERT_FIELDS = [c.name for c in alerts.columns if c.name not in _NOT_ALERT_FIELDS]
@@ -240,3 +240,30 @@ def expire_silence(conn: Connection, silence_id: str, now_ms: int) -> bool:
     result = conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.ends_ms > now_ms)
                           .values(starts_ms=starts, ends_ms=now_ms, updated_ms=now_ms))
     return result.rowcount == 1
+
+
+def add_photos(conn: Connection, alert_id: str, photos: Sequence[Any], *, actor: str, now_ms: int) -> None:
+    """Keep photos (``CheckedPhoto``) taken on the alert, numbered after those it already has."""
+    if not photos:
+        return
+    first = conn.execute(select(func.coalesce(func.max(alert_photos.c.n), 0))
+                         .where(alert_photos.c.alert_id == alert_id)).scalar_one()
+    conn.execute(insert(alert_photos), [
+        {"alert_id": alert_id, "n": int(first) + k + 1, "filename": p.filename,
+         "content_type": p.content_type, "size_bytes": p.size_bytes, "sha256": p.sha256,
+         "actor": actor[:200], "created_ms": now_ms, "data": p.data}
+        for k, p in enumerate(photos)])
+
+
+def alert_photo_list(conn: Connection, alert_id: str) -> list[dict[str, Any]]:
+    rows = conn.execute(select(alert_photos.c.n, alert_photos.c.filename, alert_photos.c.content_type,
+                               alert_photos.c.size_bytes, alert_photos.c.sha256, alert_photos.c.actor,
+                               alert_photos.c.created_ms)
+                        .where(alert_photos.c.alert_id == alert_id).order_by(alert_photos.c.n))
+    return [dict(r._mapping) for r in rows]
+
+
+def alert_photo(conn: Connection, alert_id: str, n: int) -> tuple[str, bytes] | None:
+    row = conn.execute(select(alert_photos.c.content_type, alert_photos.c.data)
+                       .where(alert_photos.c.alert_id == alert_id, alert_photos.c.n == n)).first()
+    return None if row is None else (str(row[0]), bytes(row[1]))

@@ -226,9 +226,11 @@ def tick(runtime: Runtime, rule_names: Iterable[str] | None = None) -> TickResul
 
 
 def act(runtime: Runtime, alert_id: str, action: Action | str, actor: str, *,
-        outcome: Outcome | str | None = None, note: str | None = None) -> Alert:
+        outcome: Outcome | str | None = None, note: str | None = None,
+        photos: Sequence[Any] = ()) -> Alert:
     """``ack | en_route | on_scene | resolve`` (repeats are no-ops; going back raises
-    ``TransitionError``)."""
+    ``TransitionError``). ``photos`` (checked ``CheckedPhoto``s) are stored with the alert in the
+    same transaction as the action."""
     cfg = alerting_config(runtime)
     now = runtime.now_ms()
     with runtime.store.write() as conn:
@@ -237,10 +239,12 @@ def act(runtime: Runtime, alert_id: str, action: Action | str, actor: str, *,
         if alert is None:
             raise AlertNotFound(alert_id)
         moved = apply_action(alert, Action(action), actor, now, Outcome(outcome) if outcome else None, note)
-        if moved is alert:
+        if moved is alert and not photos:
             return alert
-        repo.save_alerts(conn, updated=[moved], stored_events={alert.id: len(alert.timeline)},
-                         policies=cfg.policies, now_ms=now)
+        if moved is not alert:
+            repo.save_alerts(conn, updated=[moved], stored_events={alert.id: len(alert.timeline)},
+                             policies=cfg.policies, now_ms=now)
+        repo.add_photos(conn, alert_id, photos, actor=actor, now_ms=now)
     _after_commit(runtime, [moved])
     return moved
 

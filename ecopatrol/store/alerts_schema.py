@@ -18,6 +18,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -170,3 +171,17 @@ outbox = Table(
 
 ALERT_TABLES = (personnel, squads, squad_members, squad_shifts, squad_duty_windows, alerts,
                 alert_events, silences, outbox)
+
+alert_photos = Table(  # migration 0007: photos taken when an alert is resolved
+    "alert_photos",
+    metadata,
+    Column("alert_id", String(64), primary_key=True),
+    Column("n", Integer, primary_key=True),
+    Column("filename", String(200), nullable=False),
+    Column("content_type", String(32), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)

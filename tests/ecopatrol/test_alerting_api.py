@@ -4,6 +4,7 @@ that suppress, the rules in force."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -152,6 +153,7 @@ def test_squads_see_and_move_their_own_alerts_only(night: Field) -> None:
     assert done["state"] == "resolved" and done["outcome"] == "false_report"
     back = night.client.post(f"/api/v1/alerts/{alert['id']}/ack", headers=mine)
     assert back.status_code == 409
+    assert night.client.get(f"/api/v1/alerts/{alert['id']}/photos", headers=mine).json() == []
     report_id = int(alert["evidence"]["report_ids"][0])
     assert night.client.get(f"/api/v1/reports/{report_id}", headers=night.commander).json()["status"] \
         == "rejected"
@@ -270,3 +272,35 @@ def test_report_overdue_codes_are_in_the_alert(runtime: Runtime, tmp_path: Path)
 def test_tokens_without_a_squad_see_nothing(night: Field) -> None:
     lost = token(night.runtime, "squad")
     assert night.client.get("/api/v1/alerts", headers=lost).status_code == 403
+
+
+def test_resolving_with_photos_keeps_them_with_the_alert_and_refuses_what_is_not_an_image(
+        night: Field) -> None:
+    from PIL import Image
+
+    night.report("firearm")
+    (alert,) = night.alerts()
+    mine = night.squad_tokens[alert["squad"]["id"]]
+    url = f"/api/v1/alerts/{alert['id']}/resolve"
+    not_image = night.client.post(url, data={"outcome": "confirmed"},
+                                  files=[("photo", ("x.jpg", b"not an image", "image/jpeg"))], headers=mine)
+    assert not_image.status_code == 422 and _detail(not_image)[0]["loc"] == ["body", "photo", 0]
+    no_outcome = night.client.post(url, data={"note": "x"}, headers=mine,
+                                   files=[("photo", ("a.png", b"", "image/png"))])
+    assert no_outcome.status_code == 422 and _detail(no_outcome)[0]["loc"] == ["body", "outcome"]
+    assert night.alert(alert["id"])["state"] != "resolved"  # nothing half-done
+    images = []
+    for colour in ((200, 0, 0), (0, 0, 200)):
+        out = io.BytesIO()
+        Image.new("RGB", (40, 30), colour).save(out, format="PNG")
+        images.append(out.getvalue())
+    files = [("photo", (f"p{i}.png", img, "image/png")) for i, img in enumerate(images)]
+    done = night.client.post(url, data={"outcome": "confirmed", "note": "收缴电鱼器"}, headers=mine,
+                             files=files)
+    assert done.status_code == 200, done.text
+    assert done.json()["state"] == "resolved" and done.json()["outcome"] == "confirmed"
+    listed = night.client.get(f"/api/v1/alerts/{alert['id']}/photos", headers=mine).json()
+    assert [p["n"] for p in listed] == [1, 2]
+    assert night.client.get(f"/api/v1/alerts/{alert['id']}/photos/2", headers=mine).content == images[1]
+    other = next(t for s, t in night.squad_tokens.items() if s != alert["squad"]["id"])
+    assert night.client.get(f"/api/v1/alerts/{alert['id']}/photos/1", headers=other).status_code == 404

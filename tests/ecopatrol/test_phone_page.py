@@ -5,6 +5,7 @@ nobody. Also the sign-in API: codes, tokens, revocation."""
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -131,9 +132,18 @@ def test_an_alert_rings_within_a_second_and_every_member_sees_the_others_act(
         b.click("[data-action=resolve]")
         b.click("#resolve-dialog input[value=confirmed]")
         b.fill("#resolve-dialog textarea[name=note]", "抓获两人，收缴猎枪一支")
+        b.set_input_files("#resolve-form input[name=photo]", files=[
+            {"name": "scene.png", "mimeType": "image/png", "buffer": _png()}])
         b.click("#resolve-ok")
         a.wait_for_selector("#detail[hidden]", state="attached", timeout=2000)  # resolved: off the list
         assert a.locator("[data-alert-id]").count() == 0
+        boss_auth = {"Authorization": f"Bearer {boss}"}
+        (done,) = httpx.get(f"{server.url}/api/v1/alerts", params={"state": "resolved"},
+                            headers=boss_auth).json()["items"]
+        photos = httpx.get(f"{server.url}/api/v1/alerts/{done['id']}/photos", headers=boss_auth).json()
+        assert [(p["n"], p["content_type"], p["filename"]) for p in photos] == [(1, "image/png", "scene.png")]
+        image = httpx.get(f"{server.url}/api/v1/alerts/{done['id']}/photos/1", headers=boss_auth)
+        assert image.content == _png() and done["outcome"] == "confirmed"
 
         a.click("#open-report")  # a member files a report from where the phone is
         a.click("#report-categories input[value=snare]")
@@ -147,6 +157,14 @@ def test_an_alert_rings_within_a_second_and_every_member_sees_the_others_act(
     finally:
         a_ctx.close()
         b_ctx.close()
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (30, 120, 60)).save(out, format="PNG")
+    return out.getvalue()
 
 
 @pytest.mark.browser

@@ -7,11 +7,15 @@ not read as an alert id.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.datastructures import UploadFile
 
 from alerts.lifecycle import Action
 from alerts.matchers import Matcher
@@ -20,6 +24,7 @@ from ecopatrol.alerting import repo, service
 from ecopatrol.alerting.views import AlertList, AlertPublic, alerts_public
 from ecopatrol.api.deps import Commander, Reader, RuntimeDep
 from ecopatrol.api.errors import ApiError, not_found, unprocessable
+from ecopatrol.reports.photos import MAX_PHOTOS, CheckedPhoto, PhotoProblem, PhotoUpload, check_photos
 from ecopatrol.runtime import Runtime
 from ecopatrol.store.tokens_repo import Principal
 from ecopatrol.windows import WindowError, since_ms
@@ -141,12 +146,13 @@ def get_alert(alert_id: AlertId, runtime: RuntimeDep, principal: Reader) -> Aler
 
 
 def _act(runtime: Runtime, alert_id: str, principal: Principal, action: Action, *,
-         outcome: str | None = None, note: str | None = None) -> AlertPublic:
+         outcome: str | None = None, note: str | None = None,
+         photos: Sequence[CheckedPhoto] = ()) -> AlertPublic:
     current = _visible(runtime, alert_id, principal)
     if principal.role == "squad" and (current.squad is None or current.squad.id != principal.squad_id):
         raise ApiError(403, ["path", "alert_id"], "this alert is not assigned to your squad", "forbidden")
     try:
-        service.act(runtime, alert_id, action, _actor(principal), outcome=outcome, note=note)
+        service.act(runtime, alert_id, action, _actor(principal), outcome=outcome, note=note, photos=photos)
     except service.TransitionError as exc:
         raise ApiError(409, ["path", "action"], str(exc), "invalid_transition") from None
     return _public(runtime, [alert_id])[0]
@@ -171,10 +177,76 @@ def on_scene(alert_id: AlertId, runtime: RuntimeDep, principal: Reader,
     return _act(runtime, alert_id, principal, Action.on_scene, note=body.note if body else None)
 
 
-@router.post("/api/v1/alerts/{alert_id}/resolve")
-def resolve(alert_id: AlertId, body: ResolveIn, runtime: RuntimeDep, principal: Reader) -> AlertPublic:
-    """Resolve with an outcome: confirmed, not_found or false_report."""
-    return _act(runtime, alert_id, principal, Action.resolve, outcome=body.outcome, note=body.note)
+_RESOLVE_BODY = {"requestBody": {"required": True, "content": {
+    "application/json": {"schema": ResolveIn.model_json_schema()},
+    "multipart/form-data": {"schema": {
+        "type": "object", "required": ["outcome"],
+        "properties": {"outcome": {"type": "string", "enum": ["confirmed", "not_found", "false_report"]},
+                       "note": {"type": "string", "maxLength": 1000},
+                       "photo": {"type": "array", "maxItems": MAX_PHOTOS,
+                                 "items": {"type": "string", "format": "binary"}}}}}}}}
+
+
+@router.post("/api/v1/alerts/{alert_id}/resolve", openapi_extra=_RESOLVE_BODY)
+async def resolve(alert_id: AlertId, request: Request, runtime: RuntimeDep,
+                  principal: Reader) -> AlertPublic:
+    """Resolve with an outcome (confirmed, not_found or false_report) and a note: a JSON body, or
+    multipart/form-data with ``outcome``, ``note`` and up to 5 ``photo`` files (JPEG, PNG, WebP), kept
+    with the alert."""
+    fields, uploads = await _resolve_fields(request)
+    try:
+        body = ResolveIn.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise unprocessable(["body", *map(str, first["loc"])], first["msg"]) from None
+    try:
+        photos = check_photos(uploads, max_bytes=runtime.settings.reports.max_photo_bytes,
+                              timezone_name=runtime.settings.deployment.timezone)
+    except PhotoProblem as exc:
+        raise ApiError(422 if exc.kind != "too_large" else 413, ["body", "photo", exc.index], exc.reason,
+                       exc.kind) from None
+    return await run_in_threadpool(_act, runtime, alert_id, principal, Action.resolve, outcome=body.outcome,
+                                   note=body.note, photos=photos)
+
+
+async def _resolve_fields(request: Request) -> tuple[object, list[PhotoUpload]]:
+    ctype = request.headers.get("content-type", "")
+    if ctype.startswith("multipart/form-data"):
+        try:
+            form = await request.form(max_files=MAX_PHOTOS, max_fields=10)
+        except Exception as exc:  # a malformed or oversized multipart body
+            raise unprocessable(["body"], f"cannot read the form: {exc}") from None
+        uploads = [PhotoUpload(f.filename or "photo", await f.read())
+                   for f in form.getlist("photo") if isinstance(f, UploadFile)]
+        fields = {k: v for k, v in (("outcome", form.get("outcome")), ("note", form.get("note") or None))
+                  if v is not None}
+        return fields, uploads
+    raw = await request.body()
+    try:
+        return json.loads(raw), []
+    except (ValueError, RecursionError):
+        raise unprocessable(["body"], "the body is not JSON (or use multipart/form-data)") from None
+
+
+@router.get("/api/v1/alerts/{alert_id}/photos")
+def alert_photos(alert_id: AlertId, runtime: RuntimeDep, principal: Reader) -> list[dict[str, Any]]:
+    """The photos kept with an alert (taken when it was resolved)."""
+    _visible(runtime, alert_id, principal)
+    with runtime.store.read() as conn:
+        return repo.alert_photo_list(conn, alert_id)
+
+
+@router.get("/api/v1/alerts/{alert_id}/photos/{n}", response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}, "image/png": {}, "image/webp": {}}}})
+def alert_photo(alert_id: AlertId, n: Annotated[int, Path(ge=1, le=1000)], runtime: RuntimeDep,
+                principal: Reader) -> Response:
+    """One photo of an alert."""
+    _visible(runtime, alert_id, principal)
+    with runtime.store.read() as conn:
+        found = repo.alert_photo(conn, alert_id, n)
+    if found is None:
+        raise not_found(["path", "n"], f"alert {alert_id} has no photo {n}")
+    return Response(found[1], media_type=found[0], headers={"Cache-Control": "private, max-age=3600"})
 
 
 @router.post("/api/v1/alerts/{alert_id}/decline")
