@@ -8,9 +8,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ecopatrol.alerting.wiring import install_alerting
 from ecopatrol.api.auth_guard import install_auth_guard
+from ecopatrol.api.body_limits import BodyLimits
+from ecopatrol.api.errors import plain_http_error, validation_errors
 from ecopatrol.api.routes import (
     alerts,
     coverage,
@@ -59,14 +62,8 @@ def create_app(runtime: Runtime, *, scheduler: bool = True, delivery_worker: boo
 
 
 def _limit_body_size(app: FastAPI, max_bytes: int) -> None:
-    @app.middleware("http")
-    async def _check_length(request: Request, call_next):  # type: ignore[no-untyped-def]
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > max_bytes):
-            return JSONResponse(status_code=413, content={"detail": [{
-                "loc": ["header", "Content-Length"],
-                "msg": f"the body is larger than {max_bytes} bytes", "type": "too_large"}]})
-        return await call_next(request)
+    """Over-long (413) and over-deep JSON (422) bodies are refused before any handler reads them."""
+    app.add_middleware(BodyLimits, max_bytes=max_bytes)
 
 
 def _json_errors(app: FastAPI) -> None:
@@ -80,8 +77,8 @@ def _json_errors(app: FastAPI) -> None:
             "loc": [], "msg": "the database is unavailable for a moment; nothing was stored, send again",
             "type": "unavailable"}]})
 
+    app.add_exception_handler(StarletteHTTPException, plain_http_error)  # type: ignore[arg-type]
+
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        detail = [{"loc": list(e.get("loc", [])), "msg": e.get("msg", ""), "type": e.get("type", "")}
-                  for e in exc.errors()]
-        return JSONResponse(status_code=422, content={"detail": detail})
+        return JSONResponse(status_code=422, content={"detail": validation_errors(exc.errors())})

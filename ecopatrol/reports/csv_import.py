@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -125,7 +126,8 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, str]]], dict[str, 
     except csv.Error:
         dialect = csv.excel  # type: ignore[assignment]
     reader = csv.reader(io.StringIO(text), dialect)
-    header = next(reader, None)
+    lines = _lines(reader)
+    header = next(lines, None)
     if not header or not any(h.strip() for h in header):
         raise CsvImportError("the file is empty or has no header row")
     columns, problems = _map_header(header)
@@ -135,7 +137,7 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, str]]], dict[str, 
         need = missing + ([] if has_place else ["lon and lat, or place_name"])
         raise CsvImportError(f"the header needs the column(s) {', '.join(need)}; found: {', '.join(header)}")
     rows = []
-    for values in reader:
+    for values in lines:
         if not any(v.strip() for v in values):
             continue
         if len(rows) >= MAX_ROWS:
@@ -146,6 +148,15 @@ def _read_rows(path: Path) -> tuple[list[tuple[int, dict[str, str]]], dict[str, 
             continue
         rows.append((line, {h: v.strip() for h, v in zip(header, values, strict=False)}))
     return rows, columns, problems
+
+
+def _lines(reader: Any) -> Iterator[list[str]]:
+    """The reader's rows; what the csv module cannot read (a NUL byte, a 128 KiB cell) is a
+    ``CsvImportError`` naming the line."""
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise CsvImportError(f"line {reader.line_num}: not readable as CSV: {exc}") from None
 
 
 def _decode(data: bytes) -> str:
@@ -169,9 +180,11 @@ def _map_header(header: list[str]) -> tuple[dict[str, str], list[RowProblem]]:
         names.setdefault(zh.casefold(), name)
         names.setdefault(en.casefold(), name)
     columns, problems = {}, []
-    for cell in header:
+    for i, cell in enumerate(header):
         canonical = names.get(cell.strip().casefold())
-        if canonical is None:
+        if canonical is None and not cell.strip():
+            problems.append(RowProblem(1, f"column {i + 1}", "no name in the header (an extra delimiter?)"))
+        elif canonical is None:
             problems.append(RowProblem(1, cell, "unknown column"))
         else:
             columns[cell] = canonical

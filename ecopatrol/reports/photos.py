@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import re
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -33,6 +34,7 @@ _DATETIME = 0x0132
 _DATETIME_ORIGINAL = 0x9003
 _OFFSET_TIME_ORIGINAL = 0x9011
 _EARTH_RADIUS_M = 6_371_008.8
+_DECLARED_PIXELS = re.compile(r"\((\d+) pixels\)")  # in Pillow's DecompressionBombError text
 
 
 class PhotoProblem(ValueError):
@@ -153,8 +155,11 @@ def _verify(data: bytes, index: int, content_type: str, max_pixels: int) -> tupl
                 img.verify()
         except PhotoProblem:
             raise
-        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-            raise PhotoProblem(index, f"too many pixels (over {max_pixels})", "too_many_pixels") from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+            declared = _DECLARED_PIXELS.search(str(exc))
+            size = f"{int(declared.group(1))} pixels" if declared else "too many pixels"
+            raise PhotoProblem(index, f"the image declares {size}, over the limit of {max_pixels} pixels "
+                                      "(a decompression bomb?)", "too_many_pixels") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
             raise PhotoProblem(index, f"not a readable image: {exc}", "not_an_image") from None
     return int(width), int(height)
@@ -168,6 +173,8 @@ def read_exif(data: bytes, timezone_name: str) -> tuple[float | None, float | No
     """
     try:
         with Image.open(io.BytesIO(data)) as img:
+            if img.format == "PNG" and "exif" not in img.info:
+                return None, None, None  # else Pillow decodes every pixel looking for a later eXIf chunk
             exif = img.getexif()
             gps = dict(exif.get_ifd(_GPS_IFD))
             sub = dict(exif.get_ifd(_EXIF_IFD))

@@ -29,7 +29,7 @@ def number(value: Any) -> float | None:
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float):
-        result = float(value)
+        result = to_float(value)
     elif isinstance(value, str):
         try:
             result = float(value.strip())
@@ -38,6 +38,14 @@ def number(value: Any) -> float | None:
     else:
         return None
     return result if math.isfinite(result) else None
+
+
+def to_float(value: int | float | str) -> float:
+    """``float(value)``, but infinite for an integer beyond the float range (JSON allows any digits)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def number_problem(value: Any) -> str:
@@ -122,6 +130,14 @@ class FixRows:
 def error(where: str, field_name: str, reason: str) -> RecordError:
     """A ``RecordError`` (shorthand used by every parser)."""
     return RecordError(where=where, field=field_name, reason=reason)
+
+
+def too_many(count: int, what: str, max_fixes: int | None) -> RecordError | None:
+    """The one error for a document with more than ``max_fixes`` positions (None when within it)."""
+    if max_fixes is None or count <= max_fixes:
+        return None
+    return error("document", "max_fixes", f"{count} {what}, more than the {max_fixes} fixes read from one "
+                                          "document; split it")
 
 
 def in_document_order(errors: list[RecordError]) -> list[RecordError]:

@@ -19,6 +19,8 @@ import pandas as pd
 from pandas.api.types import is_bool_dtype, is_numeric_dtype, is_string_dtype
 from pandas.tseries.api import guess_datetime_format
 
+from geo.tracks._common import to_float
+
 EPOCH_MS_THRESHOLD = 1e11
 #: Larger magnitudes are not times (and would overflow int64 milliseconds).
 _MAX_ABS_MS = 2**62
@@ -72,7 +74,7 @@ def time_to_ms(value: Any, *, timezone: str = "UTC") -> int | None:
         return quick
     if isinstance(value, int | float | str) and not isinstance(value, bool) and (
             not isinstance(value, str) or _NUMERIC_TEXT.match(value)):
-        time_ms, ok = _numbers_to_ms(np.array([float(value)]), None, timezone)
+        time_ms, ok = _numbers_to_ms(np.array([to_float(value)]), None, timezone)
     else:
         time_ms, ok = times_to_ms([value], timezone=timezone)
     return int(time_ms[0]) if ok[0] else None
@@ -152,7 +154,7 @@ def _kind(value: Any) -> int:
 
 
 def _epoch_part(part: pd.Series, fmt: str | None, tz: str) -> TimeParse:
-    return _numbers_to_ms(np.array([float(v) for v in part], dtype=float), fmt, tz)
+    return _numbers_to_ms(np.array([to_float(v) for v in part], dtype=float), fmt, tz)
 
 
 def _text_part(part: pd.Series, fmt: str | None, tz: str) -> TimeParse:

@@ -26,6 +26,7 @@ from geo.tracks._common import (
     error,
     in_document_order,
     short,
+    too_many,
 )
 from geo.tracks._time import check_timezone, times_to_ms
 
@@ -63,6 +64,7 @@ def parse_csv(
     time_format: str | None = None,
     timezone: str = "UTC",
     source: str = "csv",
+    max_fixes: int | None = None,
 ) -> ParseResult:
     """Parse delimited text with a header line.
 
@@ -70,7 +72,8 @@ def parse_csv(
     guesses. ``delimiter`` defaults to the most frequent of , ; tab | in the header.
     ``time_format`` is a strftime format; by default times are ISO-8601 (with or without a
     zone) or epoch seconds/milliseconds. Naive times are in ``timezone`` (e.g. Asia/Shanghai).
-    ``unit_id`` is used where the file has no unit column or the cell is empty.
+    ``unit_id`` is used where the file has no unit column or the cell is empty. More than
+    ``max_fixes`` data rows is one error and no fixes.
     """
     check_mode(mode)
     check_timezone(timezone)
@@ -86,6 +89,9 @@ def parse_csv(
     frame, row_lines, errors = _read(utf8, sep, len(names), header_index, picked)
     if frame is None:
         return ParseResult(empty_fixes(), errors)
+    problem = too_many(len(frame) + len(errors), "rows", max_fixes)
+    if problem is not None:
+        return ParseResult(empty_fixes(), [problem])
     fixes, row_errors = _to_fixes(frame, row_lines, unit_id, time_format, timezone)
     n = len(fixes["lon"])
     fixes = fix_frame(**fixes, source=constant_text(n, source), mode=constant_text(n, mode))

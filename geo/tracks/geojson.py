@@ -19,6 +19,7 @@ from geo.tracks._common import (
     number,
     number_problem,
     short,
+    too_many,
 )
 from geo.tracks._time import times_to_ms
 
@@ -45,20 +46,24 @@ class _Vertex:
 
 
 def parse_geojson(
-    data: bytes | str | Mapping[str, Any],
+    data: bytes | str | Mapping[str, Any] | list[Any],
     *,
     unit_id: str | None = None,
     mode: Mode,
     source: str = "geojson",
+    max_fixes: int | None = None,
 ) -> ParseResult:
-    """Parse a FeatureCollection (or one Feature). Errors name ``feature N`` (0-based) and, on
-    lines, ``feature N point K``. The unit comes from property ``unit_id``/``device_id``, else
-    the ``unit_id`` argument. Times: ISO-8601 (naive = UTC) or epoch seconds/milliseconds."""
+    """Parse a FeatureCollection (or one Feature, or a list of features), as text or already
+    loaded. Errors name ``feature N`` (0-based) and, on lines, ``feature N point K``. The unit
+    comes from property ``unit_id``/``device_id``, else the ``unit_id`` argument. Times:
+    ISO-8601 (naive = UTC) or epoch seconds/milliseconds. A document with more than ``max_fixes``
+    positions is one error, counted before any is read (a million-vertex line, a flood of features)."""
     check_mode(mode)
     document, problem = _load(data)
     if problem is not None:
         return ParseResult(empty_fixes(), [problem])
     features, problem = _features(document)
+    problem = problem or too_many(sum(_positions(f) for f in features), "positions", max_fixes)
     if problem is not None:
         return ParseResult(empty_fixes(), [problem])
     errors: list[RecordError] = []
@@ -74,8 +79,8 @@ def parse_geojson(
     return ParseResult(rows.frame(source=source, mode=mode), in_document_order(errors))
 
 
-def _load(data: bytes | str | Mapping[str, Any]) -> tuple[Any, RecordError | None]:
-    if isinstance(data, Mapping):
+def _load(data: bytes | str | Mapping[str, Any] | list[Any]) -> tuple[Any, RecordError | None]:
+    if isinstance(data, Mapping | list):
         return data, None
     try:
         return json.loads(decode_text(data)), None
@@ -96,6 +101,18 @@ def _features(document: Any) -> tuple[list[Any], RecordError | None]:
     if isinstance(document, list):
         return document, None
     return [], error("document", "type", "expected a FeatureCollection or a Feature")
+
+
+def _positions(feature: Any) -> int:
+    """How many positions a feature holds (at least 1: junk features count too), without reading them."""
+    geometry = feature.get("geometry") if isinstance(feature, Mapping) else None
+    coordinates = geometry.get("coordinates") if isinstance(geometry, Mapping) else None
+    kind = geometry.get("type") if isinstance(geometry, Mapping) else None
+    if kind in ("LineString", "MultiPoint") and isinstance(coordinates, list):
+        return max(1, len(coordinates))
+    if kind == "MultiLineString" and isinstance(coordinates, list):
+        return max(1, sum(len(line) for line in coordinates if isinstance(line, list)))
+    return 1
 
 
 def _vertices(

@@ -18,9 +18,10 @@ import gpxpy
 import gpxpy.gpx
 
 from geo.schema import Mode, ParseResult, RecordError, empty_fixes
-from geo.tracks._common import FixRows, check_mode, decode_text, error, number
+from geo.tracks._common import FixRows, check_mode, decode_text, error, number, too_many
 
 _GPX_ROOT = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?gpx[\s>/]")
+_POINT_TAG = re.compile(r"<(?:[A-Za-z_][\w.-]*:)?(?:trk|rte)pt[\s>/]")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_MS = timedelta(milliseconds=1)
 #: Extension element local names (lower case) -> fix column.
@@ -35,12 +36,14 @@ _EXTENSION_FIELDS = {
 }
 
 
-def parse_gpx(data: bytes | str, *, unit_id: str, mode: Mode, source: str = "gpx") -> ParseResult:
+def parse_gpx(data: bytes | str, *, unit_id: str, mode: Mode, source: str = "gpx",
+              max_fixes: int | None = None) -> ParseResult:
     """Parse a GPX document; points lacking a time are errors (``track i segment j point k``,
     0-based). Malformed XML gives one error at ``line N``. Coordinates are left in the file's
-    datum (run ``geo.datum.to_wgs84`` after)."""
+    datum (run ``geo.datum.to_wgs84`` after). More than ``max_fixes`` track and route points is
+    one error, counted before the XML is parsed."""
     check_mode(mode)
-    document, problem = _read_document(data)
+    document, problem = _read_document(data, max_fixes)
     if document is None:
         return ParseResult(empty_fixes(), [problem] if problem else [])
     rows, errors = FixRows(), []
@@ -49,10 +52,14 @@ def parse_gpx(data: bytes | str, *, unit_id: str, mode: Mode, source: str = "gpx
     return ParseResult(rows.frame(source=source, mode=mode), errors)
 
 
-def _read_document(data: bytes | str) -> tuple[gpxpy.gpx.GPX | None, RecordError | None]:
+def _read_document(data: bytes | str,
+                   max_fixes: int | None) -> tuple[gpxpy.gpx.GPX | None, RecordError | None]:
     text = decode_text(data)
     if not _GPX_ROOT.search(text):
         return None, error("document", "gpx", "not a GPX document (no <gpx> element)")
+    problem = too_many(len(_POINT_TAG.findall(text)), "track and route points", max_fixes)
+    if problem is not None:
+        return None, problem
     try:
         return gpxpy.parse(text), None
     except gpxpy.gpx.GPXXMLSyntaxException as exc:

@@ -71,6 +71,8 @@ def _json_locations(
     device = (_text(body.get("device_id")) or _text(params.get("id"))
               or _text(params.get("deviceid")))
     location = body.get("location")
+    if location == []:
+        errors.append(error("request", "location", "an empty list of locations"))
     if isinstance(location, list):
         return [(f"location {i}", item, device) for i, item in enumerate(location)]
     return [("location", location, device)]

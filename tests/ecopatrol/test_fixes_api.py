@@ -68,6 +68,7 @@ def test_tokens_are_required_and_scoped(api: TestClient, runtime: Runtime) -> No
     (lambda b: b["fixes"][2].update(colour="red"), ["body", "fixes", 2, "colour"]),
     (lambda b: b.update(datum="bd09"), ["body", "datum"]),
     (lambda b: b.update(source="a\x00b"), ["body", "source"]),
+    (lambda b: b["fixes"][0].update(altitude_m=float("inf")), ["body", "fixes", 0, "altitude_m"]),
     (lambda b: b["fixes"][1].update(unit_id="car-1\n"), ["body", "fixes", 1, "unit_id"]),
 ])
 def test_bad_batches_name_the_field(api: TestClient, runtime: Runtime, mutate, where) -> None:  # type: ignore[no-untyped-def]

@@ -30,10 +30,10 @@ class FixIn(BaseModel):
     time: datetime | float = Field(description="ISO-8601 with zone, or epoch seconds / milliseconds")
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    accuracy_m: float | None = Field(None, ge=0)
-    speed_mps: float | None = Field(None, ge=0)
-    bearing_deg: float | None = None
-    altitude_m: float | None = None
+    accuracy_m: float | None = Field(None, ge=0, allow_inf_nan=False)
+    speed_mps: float | None = Field(None, ge=0, allow_inf_nan=False)
+    bearing_deg: float | None = Field(None, allow_inf_nan=False)
+    altitude_m: float | None = Field(None, allow_inf_nan=False)
     battery_pct: float | None = Field(None, ge=0, le=100)
     mode: Literal["vehicle", "foot", "boat"] | None = None
 
