@@ -47,9 +47,9 @@ def _ensure_pg_database(url: str) -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def pg_store() -> Iterator[Store]:
-    url = f"{PG_URL}_{os.getpid()}"  # one database per test process: parallel runs never collide
+def fresh_pg_store(url: str) -> Store:
+    """A PostgreSQL database at ``url`` with an empty, migrated schema (the test fails or is skipped,
+    by ECOPATROL_TEST_REQUIRE_PG, when PostgreSQL is not reachable)."""
     problem = _ensure_pg_database(url)
     if problem:
         if REQUIRE_PG:
@@ -60,6 +60,13 @@ def pg_store() -> Iterator[Store]:
         conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
         conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
     store.migrate()
+    return store
+
+
+@pytest.fixture(scope="session")
+def pg_store() -> Iterator[Store]:
+    url = f"{PG_URL}_{os.getpid()}"  # one database per test process: parallel runs never collide
+    store = fresh_pg_store(url)
     yield store
     store.dispose()
     _drop_pg_database(url)

@@ -20,7 +20,7 @@ from ecopatrol.store import Store, open_store
 from ecopatrol.store.live_schema import phone_codes
 from ecopatrol.store.schema import api_tokens, devices
 from ecopatrol.store.tokens_repo import count_live_tokens, create_token, verify_token
-from tests.conftest import PG_URL, REQUIRE_PG, T0_MS, FakeClock, _drop_pg_database, _ensure_pg_database
+from tests.conftest import PG_URL, T0_MS, FakeClock, _drop_pg_database, fresh_pg_store
 
 FIRST_TOKEN = "ecopatrol token create --role commander"
 
@@ -34,16 +34,7 @@ def fresh_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stor
         store.dispose()
         return
     url = f"{PG_URL}_{os.getpid()}_fresh"
-    problem = _ensure_pg_database(url)
-    if problem:
-        if REQUIRE_PG:
-            pytest.fail(problem)
-        pytest.skip(problem)
-    store = open_store(url, migrate=False)
-    with store.engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-        conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS postgis"))
-    store.migrate()
+    store = fresh_pg_store(url)
     try:
         yield store
     finally:
