@@ -1,6 +1,6 @@
 """Alert delivery under load, all on 127.0.0.1: the real app in its own process (uvicorn, SQLite file,
 the demo county's layers, 66 squads of 1 police + 2 auxiliary), 200 phones following the live stream
-(198 squad members and 2 commanders: httpx streaming clients in asyncio), 500 units each posting a fix
+(198 squad members and 2 commanders: aiohttp streaming clients in asyncio), 500 units each posting a fix
 every second (a second process, open loop), a firearm report every ``--report-every`` seconds and a
 local webhook receiver (routes send every alert on ``stream`` and ``webhook``).
 
@@ -34,9 +34,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import numpy as np
-from _server import wait_healthy
+from _server import read_sse, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -44,7 +45,7 @@ sys.path.insert(0, str(ROOT))
 SECRET_ENV = "ECOPATROL_BENCH_WEBHOOK_SECRET"
 TARGET_P99_MS = 1000.0
 PG_URL = "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/ecopatrol_test"
-MAX_FIXES_IN_FLIGHT = 128
+MAX_FIXES_IN_FLIGHT = 500  # one request in flight per unit at most, as a phone has
 
 
 def _port() -> int:
@@ -227,20 +228,21 @@ def post_fixes(url: str, token: str, units_file: str, duration_s: float, batch: 
     errors: dict[str, int] = {}
 
     async def run() -> None:
-        n = MAX_FIXES_IN_FLIGHT
-        limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
         gate = asyncio.Semaphore(MAX_FIXES_IN_FLIGHT)
-        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30,
-                                     headers={"Authorization": f"Bearer {token}"}) as client:
+        connector = aiohttp.TCPConnector(limit=MAX_FIXES_IN_FLIGHT)
+        async with aiohttp.ClientSession(url, connector=connector, timeout=aiohttp.ClientTimeout(total=30),
+                                         headers={"Authorization": f"Bearer {token}"}) as client:
             async def one(group: list[tuple[str, float, float]], due: float) -> None:
                 async with gate:
                     at = datetime.now(UTC).isoformat()
                     fixes = [{"unit_id": u, "time": at, "lon": lon, "lat": lat, "accuracy_m": 8.0}
                              for u, lon, lat in group]
+                    body = {"source": "bench", "fixes": fixes}
                     try:
-                        r = await client.post("/api/v1/fixes", json={"source": "bench", "fixes": fixes})
-                        key = str(r.status_code)
-                    except httpx.HTTPError as exc:
+                        async with client.post("/api/v1/fixes", json=body) as r:
+                            await r.read()
+                            key = str(r.status)
+                    except (aiohttp.ClientError, TimeoutError) as exc:
                         key = type(exc).__name__
                     latencies.append((time.monotonic() - due) * 1000)
                     if key != "200":
@@ -289,11 +291,9 @@ class Seen:
     event_id: int
 
 
-async def follow(client: httpx.AsyncClient, url: str, token: str, squad: str | None, phone: int,
+async def follow(client: aiohttp.ClientSession, url: str, token: str, squad: str | None, phone: int,
                  seen: list[Seen], ready: asyncio.Event, counter: list[int], total: int,
                  stop: asyncio.Event) -> None:
-    from tests.ecopatrol.helpers_live import read_sse
-
     def on_event(event: Any) -> None:
         if event.event == "snapshot":
             counter[0] += 1
@@ -306,7 +306,7 @@ async def follow(client: httpx.AsyncClient, url: str, token: str, squad: str | N
         alert_id = event.data.get("alert_id", "")
         seen.append(Seen(squad, phone, time.time() * 1000, report_ids, squad_of, alert_id, event.id or 0))
 
-    with contextlib.suppress(httpx.HTTPError, asyncio.CancelledError):
+    with contextlib.suppress(aiohttp.ClientError, asyncio.CancelledError):
         await read_sse(client, f"{url}/api/v1/alerts/stream", token, on_event, stop)
 
 
@@ -315,11 +315,10 @@ async def load(url: str, world: World, duration_s: float, report_every_s: float,
     seen: list[Seen] = []
     ready, stop = asyncio.Event(), asyncio.Event()
     counter = [0]
-    n = len(world.phones) + 10
-    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(10, read=None)) as sse, \
-            httpx.AsyncClient(base_url=url, timeout=120,
-                              headers={"Authorization": f"Bearer {world.commander}"}) as api:
+    connector = aiohttp.TCPConnector(limit=len(world.phones) + 10)
+    async with aiohttp.ClientSession(connector=connector) as sse, \
+            aiohttp.ClientSession(url, timeout=aiohttp.ClientTimeout(total=120),
+                                  headers={"Authorization": f"Bearer {world.commander}"}) as api:
         total = len(world.phones)
         followers = [asyncio.create_task(follow(sse, url, token, squad, i, seen, ready, counter, total, stop))
                      for i, (token, squad) in enumerate(world.phones)]
@@ -346,20 +345,22 @@ async def load(url: str, world: World, duration_s: float, report_every_s: float,
     return seen, reports, time.monotonic() - connected_at
 
 
-async def _report(api: httpx.AsyncClient, rng: random.Random, world: World, k: int) -> dict[str, Any]:
+async def _report(api: aiohttp.ClientSession, rng: random.Random, world: World, k: int) -> dict[str, Any]:
     lon, lat = _near(rng, rng.choice(world.report_points), 0.0005)
     body = {"category": "firearm", "observed_at": datetime.now(UTC).isoformat(),
             "location": {"type": "Point", "coordinates": [lon, lat]},
             "details": {"shots_heard": 2}, "description": f"bench {k}"}
     sent = time.time() * 1000
     try:
-        r = await api.post("/api/v1/reports", json=body)
-    except httpx.HTTPError as exc:
+        async with api.post("/api/v1/reports", json=body) as r:
+            text = await r.text()
+            status = r.status
+    except (aiohttp.ClientError, TimeoutError) as exc:
         return {"failed": type(exc).__name__}
-    if r.status_code != 201:
-        print(f"  report {k}: HTTP {r.status_code} {r.text[:200]}")
-        return {"failed": str(r.status_code)}
-    got = r.json()
+    if status != 201:
+        print(f"  report {k}: HTTP {status} {text[:200]}")
+        return {"failed": str(status)}
+    got = json.loads(text)
     committed = datetime.fromisoformat(got.get("created_at") or got["received_at"]).timestamp() * 1000
     return {"id": str(got["id"]), "sent_ms": sent, "committed_ms": committed,
             "answered_ms": time.time() * 1000}

@@ -10,21 +10,21 @@ ECOPATROL_TEST_PG_URL's server is reachable (database ``ecopatrol_bench``, recre
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import os
 import random
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
+import aiohttp
 import numpy as np
 import sqlalchemy as sa
 from _server import wait_healthy
@@ -49,7 +49,6 @@ class Outcome:
     sent_at_s: list[float] = field(default_factory=list)
     service_ms: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -62,10 +61,14 @@ def serve(database_url: str, port: int) -> None:
 
     from ecopatrol.api.app import create_app
     from ecopatrol.api.routes import layers, pages_reports, reports
+    from ecopatrol.ingest import warm_up
     from ecopatrol.reports.context import place_point
+    from ecopatrol.server import tune_interpreter
 
+    tune_interpreter()
     settings = load_settings(environ={**os.environ, "ECOPATROL_DATABASE_URL": database_url})
     runtime = build_runtime(settings)
+    warm_up(runtime)
     app = create_app(runtime)
     if "/api/v1/reports" not in {getattr(r, "path", None) for r in app.routes}:
         for module in (reports, layers, pages_reports):
@@ -155,72 +158,70 @@ def _report(rng: random.Random, bounds: tuple[float, float, float, float]) -> di
     }
 
 
-def _one(
-    client: httpx.Client,
+async def _one(
+    client: aiohttp.ClientSession,
     token: str,
     body: dict[str, object],
     photo: bytes | None,
     scheduled: float,
     outcome: Outcome,
 ) -> None:
-    import json
-
     started = time.perf_counter()
     headers = {"Authorization": f"Bearer {token}"}
     try:
         if photo is None:
-            response = client.post("/api/v1/reports", json=body, headers=headers)
+            request = client.post("/api/v1/reports", json=body, headers=headers)
         else:
-            files = [("report", (None, json.dumps(body))), ("photos", ("p.jpg", photo, "image/jpeg"))]
-            response = client.post("/api/v1/reports", files=files, headers=headers)
-        if response.status_code != 201:
-            raise RuntimeError(f"POST {response.status_code}: {response.text[:200]}")
-        code = response.json()["tracking_code"]
-        status = client.get(f"/r/{code}", headers={"Accept": "application/json"})
-        # visible with its status; alerting may already have moved it past "received"
-        if status.status_code != 200 or status.json()["tracking_code"] != code or not status.json()["status"]:
-            raise RuntimeError(f"GET /r/ {status.status_code}: {status.text[:200]}")
+            form = aiohttp.FormData()
+            form.add_field("report", json.dumps(body))
+            form.add_field("photos", photo, filename="p.jpg", content_type="image/jpeg")
+            request = client.post("/api/v1/reports", data=form, headers=headers)
+        async with request as response:
+            text = await response.text()
+            if response.status != 201:
+                raise RuntimeError(f"POST {response.status}: {text[:200]}")
+        code = json.loads(text)["tracking_code"]
+        async with client.get(f"/r/{code}", headers={"Accept": "application/json"}) as status:
+            got = await status.json() if status.status == 200 else {}
+            # visible with its status; alerting may already have moved it past "received"
+            if status.status != 200 or got.get("tracking_code") != code or not got.get("status"):
+                raise RuntimeError(f"GET /r/ {status.status}: {str(got)[:200]}")
     except Exception as exc:  # every failure is counted and shown, none stops the run
-        with outcome.lock:
-            outcome.errors.append(str(exc))
+        outcome.errors.append(str(exc) or type(exc).__name__)
         return
     done = time.perf_counter()
-    with outcome.lock:
-        outcome.latencies_ms.append((done - scheduled) * 1000)
-        outcome.sent_at_s.append(scheduled)
-        outcome.service_ms.append((done - started) * 1000)
+    outcome.latencies_ms.append((done - scheduled) * 1000)
+    outcome.sent_at_s.append(scheduled)
+    outcome.service_ms.append((done - started) * 1000)
 
 
 def drive(
     url: str, token: str, bounds: tuple[float, float, float, float], *, rate_per_s: float, duration_s: float
 ) -> tuple[Outcome, float]:
-    """Send ``rate_per_s`` reports a second for ``duration_s`` seconds (open loop), wait for all."""
+    """Send ``rate_per_s`` reports a second for ``duration_s`` seconds (open loop), wait for all
+    (each request has a 30 s timeout, so the wait is bounded)."""
     rng = random.Random(7)
     photo = _photo()
     outcome = Outcome()
     n = int(rate_per_s * duration_s)
-    # one client for every thread (httpx.Client is thread-safe): building one per thread costs an SSL
-    # context each, which would stall the sender at the start and be charged to the server
-    limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=MAX_IN_FLIGHT)
-    shared = httpx.Client(base_url=url, timeout=30, limits=limits)
-
-    def client() -> httpx.Client:
-        return shared
-
     bodies = [(_report(rng, bounds), photo if rng.random() < PHOTO_SHARE else None) for _ in range(n)]
-    with ThreadPoolExecutor(max_workers=MAX_IN_FLIGHT) as pool:
-        for _ in range(5):  # warm-up: the layer index and connection pools
-            _one(client(), token, *bodies[0], time.perf_counter(), Outcome())
-        t0 = time.perf_counter()
-        for i, (body, with_photo) in enumerate(bodies):
-            scheduled = t0 + i / rate_per_s
-            delay = scheduled - time.perf_counter()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit(lambda b=body, p=with_photo, s=scheduled: _one(client(), token, b, p, s, outcome))
-        pool.shutdown(wait=True)
-        elapsed = time.perf_counter() - t0
-    shared.close()
+
+    async def run() -> float:
+        connector = aiohttp.TCPConnector(limit=MAX_IN_FLIGHT)
+        async with aiohttp.ClientSession(url, connector=connector,
+                                         timeout=aiohttp.ClientTimeout(total=30)) as client:
+            for _ in range(5):  # warm-up: the layer index and connection pools
+                await _one(client, token, *bodies[0], time.perf_counter(), Outcome())
+            t0 = time.perf_counter()
+            tasks = []
+            for i, (body, with_photo) in enumerate(bodies):
+                scheduled = t0 + i / rate_per_s
+                await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+                tasks.append(asyncio.create_task(_one(client, token, body, with_photo, scheduled, outcome)))
+            await asyncio.gather(*tasks)
+            return time.perf_counter() - t0
+
+    elapsed = asyncio.run(run())
     return outcome, elapsed
 
 

@@ -32,6 +32,7 @@ class ServerSettings(_Section):
     port: int = Field(8000, ge=1, le=65535)
     public_url: str = ""
     max_body_bytes: int = Field(45_000_000, gt=0)
+    access_log: bool = False
 
 
 class DatabaseSettings(_Section):
@@ -71,6 +72,7 @@ class IngestSettings(_Section):
     default_datum: Literal["wgs84", "gcj02", "cgcs2000"] = "wgs84"
     max_future_s: float = Field(300, ge=0)
     max_batch_fixes: int = Field(100_000, gt=0)
+    group_commit_ms: float = Field(200, ge=0, le=5000)
     max_gap_s: float = Field(600, gt=0)
     max_jump_m: float = Field(2000, gt=0)
     max_speed_mps: PerMode = PerMode(vehicle=45, foot=4, boat=20)
@@ -99,6 +101,7 @@ class AuthSettings(_Section):
 
     max_failures: int = Field(20, ge=1)
     window_s: float = Field(60, gt=0)
+    token_cache_s: float = Field(5, ge=0, le=300)
 
 
 class MapsSettings(_Section):

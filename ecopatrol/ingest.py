@@ -57,7 +57,8 @@ def ingest_fixes(runtime: Runtime, fixes: pd.DataFrame, *, datum: str | None = N
     frame = _to_wgs84(frame, datum)
     with runtime.store.write() as conn:
         _lock_units(conn, frame["unit_id"].unique().tolist())
-        window = fixes_repo.stored_window(conn, _windows(frame, runtime.settings.ingest.max_gap_s))
+        window = fixes_repo.stored_window(conn, _windows(frame),
+                                          pad_ms=int(runtime.settings.ingest.max_gap_s * 1000))
         accepted, cleaning_refused = _clean(runtime, frame, window, now_ms=now_ms)
         rejected = pd.concat([refused, cleaning_refused], ignore_index=True)
         if len(accepted):
@@ -138,10 +139,12 @@ def _rejections(rejected: pd.DataFrame) -> list[dict[str, object]]:
 
 def _lock_units(conn: Connection, unit_ids: list[str]) -> None:
     """On PostgreSQL, serialize concurrent batches of the same unit across processes (sorted: no deadlock)."""
-    if conn.dialect.name != "postgresql":
+    if conn.dialect.name != "postgresql" or not unit_ids:
         return
-    for unit_id in sorted(unit_ids):
-        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('ecopatrol.unit:' || :u))"), {"u": unit_id})
+    # one statement for all units: unnest yields them in the (sorted) array's order, and each lock is
+    # taken as its row is read
+    conn.execute(text("SELECT count(pg_advisory_xact_lock(hashtext('ecopatrol.unit:' || u))) "
+                      "FROM unnest(CAST(:units AS text[])) AS u"), {"units": sorted(unit_ids)})
 
 
 def _persist(runtime: Runtime, conn: Connection, frame: pd.DataFrame, window: pd.DataFrame, *,
@@ -180,9 +183,30 @@ def _persist(runtime: Runtime, conn: Connection, frame: pd.DataFrame, window: pd
     outcome.coverage_rows = coverage_repo.add_contributions(conn, delta)
 
 
-def _windows(frame: pd.DataFrame, max_gap_s: float) -> pd.DataFrame:
-    """Per unit, the stored time range that can share a segment with the batch."""
-    pad = int(max_gap_s * 1000)
+def _windows(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per unit, the batch's first and last time."""
     ranges = frame.groupby("unit_id")["time_ms"].agg(["min", "max"]).reset_index()
-    return pd.DataFrame({"unit_id": ranges["unit_id"], "t0_ms": ranges["min"] - pad,
-                         "t1_ms": ranges["max"] + pad})
+    return pd.DataFrame({"unit_id": ranges["unit_id"], "t0_ms": ranges["min"], "t1_ms": ranges["max"]})
+
+
+def warm_up(runtime: Runtime) -> None:
+    """Build the placer's lookup tables now, by placing and sweeping a short made-up track of each mode
+    (nothing is stored): they are made on first use, which on a county takes seconds, and the first
+    uploads after a start would wait for them."""
+    index = runtime.layer_index()
+    reaches = index.layers.reaches
+    if len(reaches) == 0:
+        return
+    settings = runtime.settings.ingest
+    middle = reaches.geometry.iloc[0].interpolate(0.5, normalized=True)
+    sweep = settings.sweep_width_m.model_dump()
+    empty = pd.DataFrame({"unit_id": pd.Series(dtype=object), "time_ms": pd.Series(dtype="int64"),
+                          "x_m": pd.Series(dtype=float), "y_m": pd.Series(dtype=float),
+                          "mode": pd.Series(dtype=object), "outlier": pd.Series(dtype=bool)})
+    for mode, width in sweep.items():
+        x, y = middle.x + np.array([0.0, 20.0, 40.0]), np.full(3, middle.y)
+        index.placer.place(x, y, np.full(3, float(width)))
+        track = pd.DataFrame({"unit_id": "warm-up", "time_ms": np.array([0, 10_000, 20_000], dtype=np.int64),
+                              "x_m": x, "y_m": y, "mode": mode, "outlier": False})
+        coverage_delta(empty, track, index.placer, sweep_width_m=sweep, max_gap_s=settings.max_gap_s,
+                       max_jump_m=settings.max_jump_m, day_offset_hours=0)

@@ -328,13 +328,17 @@ def _joined_per_point(pairs: np.ndarray, n: int, ids: np.ndarray) -> np.ndarray:
 # the river
 
 
+#: above this bound, ``RiverIndex.nearest_within`` asks GEOS instead of building pixel lists
+WIDE_BOUND_M = 250.0
+
+
 class RiverIndex:
     """Nearest reach within a bound (exact), and distance to the river at any range.
 
     * Within ``bound_m`` (the largest sweep width of a call): every point of a fine pixel (side
       ``near_pixel_m``) can only be within the bound of the edges listed for that pixel; the
       exact point-to-edge distance over that short list gives the nearest reach. Lists are built
-      per bound (rounded up to 25 m) on first use and kept.
+      per bound (rounded up to 25 m) on first use and kept. Bounds above ``WIDE_BOUND_M`` ask GEOS.
     * Beyond: a jump-flooding pass over the coarse grid stores, per pixel, the edge nearest to its
       centre; a point's distance is the exact distance to the edges of the 2x2 centres around it.
       It is never below the true distance (less ``simplify_m``), rarely above it, at most by
@@ -361,12 +365,24 @@ class RiverIndex:
         dist = np.full(len(x), np.inf)
         if len(self.edges) == 0:
             return line, dist
+        if bound_m > WIDE_BOUND_M:
+            return self._geos_within(x, y, bound_m, line, dist)
         lists = self._lists_for(bound_m)
         point, edge, _ = lists.expand(_key(*self.near.indices(x, y)))
         d = self.edges.distance(edge, x[point], y[point])
         row, low, best = _min_per_group(point, d, self.edges.line[edge])
         dist[row] = low
         line[row] = np.where(low <= bound_m, best, -1)
+        return line, dist
+
+    def _geos_within(self, x: np.ndarray, y: np.ndarray, bound_m: float, line: np.ndarray,
+                     dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """A wide bound (a report's 1 km) asks GEOS: pixel lists that wide would take seconds to
+        build, for queries that come one point at a time."""
+        pairs, d = self.index.tree.query_nearest(shapely.points(x, y), max_distance=bound_m,
+                                                 return_distance=True, all_matches=False)
+        line[pairs[0]] = pairs[1]
+        dist[pairs[0]] = d
         return line, dist
 
     def distance_far(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -608,6 +624,13 @@ class Placer:
         """One row per input point: ``reach_id`` (nearest reach within that row's sweep width, else
         None), ``dist_to_river_m`` (any range; NaN without reaches or coordinates), ``cell_id``,
         ``township`` (name), ``zone_ids`` (comma-joined, else None)."""
+        columns = self.place_arrays(x_m, y_m, sweep_width_m)
+        return pd.DataFrame({name: pd.Series(values, dtype=values.dtype) for name, values in columns.items()})
+
+    def place_arrays(self, x_m: np.ndarray, y_m: np.ndarray,
+                     sweep_width_m: np.ndarray | float) -> dict[str, np.ndarray]:
+        """``place`` as a column name → array mapping (no frame: a single report is placed a few times
+        faster)."""
         x, y, width = _inputs(x_m, y_m, sweep_width_m)
         ok = np.flatnonzero(np.isfinite(x) & np.isfinite(y))
         xs, ys = x[ok], y[ok]
@@ -615,10 +638,10 @@ class Placer:
         reach, dist = self._reach(xs, ys, width[ok])
         cell, town, zones = (self._polygons[name].covering(xs, ys, pixel)
                              for name in ("cells", "townships", "zones"))
-        return _placement_frame(len(x), ok, reach, dist,
-                                _first_per_point(cell, len(ok), self.cells.ids),
-                                _first_per_point(town, len(ok), self.townships.ids),
-                                _joined_per_point(zones, len(ok), self.zones.ids))
+        return _placement_columns(len(x), ok, reach, dist,
+                                  _first_per_point(cell, len(ok), self.cells.ids),
+                                  _first_per_point(town, len(ok), self.townships.ids),
+                                  _joined_per_point(zones, len(ok), self.zones.ids))
 
     def _reach(self, x: np.ndarray, y: np.ndarray,
                width: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -643,20 +666,16 @@ def _inputs(x_m: np.ndarray, y_m: np.ndarray,
     return x, y, np.where(np.isfinite(width) & (width > 0), width, 0.0)
 
 
-def _placement_frame(n: int, ok: np.ndarray, reach: np.ndarray, dist: np.ndarray,
-                     cell: np.ndarray, town: np.ndarray, zones: np.ndarray) -> pd.DataFrame:
+def _placement_columns(n: int, ok: np.ndarray, reach: np.ndarray, dist: np.ndarray,
+                       cell: np.ndarray, town: np.ndarray, zones: np.ndarray) -> dict[str, np.ndarray]:
     def full(values: np.ndarray, fill: object, dtype: object) -> np.ndarray:
         out = np.full(n, fill, dtype=dtype)
         out[ok] = values
         return out
 
-    return pd.DataFrame({
-        "reach_id": pd.Series(full(reach, None, object), dtype=object),
-        "dist_to_river_m": full(dist, np.nan, float),
-        "cell_id": pd.Series(full(cell, None, object), dtype=object),
-        "township": pd.Series(full(town, None, object), dtype=object),
-        "zone_ids": pd.Series(full(zones, None, object), dtype=object),
-    })
+    return {"reach_id": full(reach, None, object), "dist_to_river_m": full(dist, np.nan, float),
+            "cell_id": full(cell, None, object), "township": full(town, None, object),
+            "zone_ids": full(zones, None, object)}
 
 
 def _extent(layers: Layers, margin_m: float) -> tuple[float, float, float, float]:

@@ -14,6 +14,7 @@ from ecopatrol.alerting.wiring import install_alerting
 from ecopatrol.api.auth_guard import install_auth_guard
 from ecopatrol.api.body_limits import BodyLimits
 from ecopatrol.api.errors import plain_http_error, validation_errors
+from ecopatrol.api.fast_fixes import FastFixes
 from ecopatrol.api.routes import (
     alerts,
     coverage,
@@ -34,6 +35,7 @@ from ecopatrol.api.routes import (
     stream,
     units,
 )
+from ecopatrol.api.token_cache import TokenCache
 from ecopatrol.delivery.install import install_delivery
 from ecopatrol.live.install import install_live
 from ecopatrol.runtime import Runtime
@@ -44,8 +46,12 @@ log = logging.getLogger("ecopatrol.api")
 def create_app(runtime: Runtime, *, scheduler: bool = True, delivery_worker: bool = True) -> FastAPI:
     """The whole application. Tests may leave out the background scheduler and delivery worker."""
     app = FastAPI(title="ecopatrol", version="0.1.0",
-                  description="Ecological-policing patrols, coverage and alerts. 生态警务巡护与预警。")
+                  description="Ecological-policing patrols, coverage and alerts. 生态警务巡护与预警。",
+                  # no OpenTelemetry (an isolated intranet has no collector): its per-request check of
+                  # the providers cost several percent of a busy server's time
+                  telemetry={"tracing": False, "metrics": False, "logs": False})
     app.state.runtime = runtime
+    app.state.token_cache = TokenCache(runtime.settings.auth.token_cache_s)
     # the stream router comes before the alerts router, so /alerts/stream is never read as an alert id
     for module in (health, units, fixes, phones, coverage, reports, layers, pages_reports, personnel,
                    squads, stream, alerts, delivery, phone_page, maps, review, stats, exports):
@@ -58,6 +64,9 @@ def create_app(runtime: Runtime, *, scheduler: bool = True, delivery_worker: boo
     install_live(app)
     if delivery_worker:
         install_delivery(app)
+    # outermost: the ordinary fix upload skips the framework (ecopatrol.api.fast_fixes)
+    app.add_middleware(FastFixes, runtime=runtime, cache=app.state.token_cache,
+                       max_bytes=runtime.settings.server.max_body_bytes)
     return app
 
 

@@ -61,7 +61,7 @@ class BodyLimits:
             await _refuse(send, 422, ["body"], f"the JSON is nested deeper than {self.max_json_depth} "
                                                "levels", "too_deep")
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay_body(body, receive), send)
 
     async def _read(self, receive: Receive) -> tuple[bytes | None, bool]:
         """The whole body (None once past the limit), and whether the client left before sending it."""
@@ -136,7 +136,7 @@ def _headers(scope: Scope) -> dict[str, str]:
     return {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
+def replay_body(body: bytes, receive: Receive) -> Receive:
     """A ``receive`` giving the body already read as one message, then the client's next messages."""
     pending: list[Message] = [{"type": "http.request", "body": body, "more_body": False}]
 

@@ -1,4 +1,9 @@
-"""Dependencies: the runtime, the caller (bearer token) and role checks."""
+"""Dependencies: the runtime, the caller (bearer token) and role checks.
+
+They are coroutines: FastAPI runs a plain-function dependency on a worker thread, and three thread
+hops per request (runtime, token, role) were most of a small request's cost under load. Only a token
+lookup touches the database, on one worker thread, and live tokens are cached for a few seconds
+(``ecopatrol.api.token_cache``)."""
 
 from __future__ import annotations
 
@@ -6,13 +11,15 @@ from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.concurrency import run_in_threadpool
 
 from ecopatrol.api.errors import ApiError
+from ecopatrol.api.token_cache import TokenCache
 from ecopatrol.runtime import Runtime
-from ecopatrol.store.tokens_repo import ROLES, Principal, check_token
+from ecopatrol.store.tokens_repo import ROLES, Principal, check_token, revocations
 
 
-def get_runtime(request: Request) -> Runtime:
+async def get_runtime(request: Request) -> Runtime:
     return request.app.state.runtime
 
 
@@ -25,17 +32,28 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def current_principal(request: Request, runtime: RuntimeDep) -> Principal:
     token = _bearer(request)
     if token is None:
         raise ApiError(401, ["header", "Authorization"], "a bearer token is required",
                        "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-    with runtime.store.read() as conn:
-        found = check_token(conn, token, now_ms=runtime.now_ms())
+    cache: TokenCache | None = getattr(request.app.state, "token_cache", None)
+    cached = cache.get(token, runtime.now_ms()) if cache is not None else None
+    if cached is not None:
+        return cached
+    generation = revocations()
+    found = await run_in_threadpool(_look_up, runtime, token)
+    if isinstance(found, Principal) and cache is not None:
+        cache.put(token, found, generation=generation)
     if not isinstance(found, Principal):
         raise ApiError(401, ["header", "Authorization"], REFUSED_TOKEN[found], "unauthorized",
                        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
     return found
+
+
+def _look_up(runtime: Runtime, token: str) -> Principal | str:
+    with runtime.store.read() as conn:
+        return check_token(conn, token, now_ms=runtime.now_ms())
 
 
 #: why a presented token is refused, by ``check_token``'s answer
@@ -54,7 +72,7 @@ def require(*roles: str) -> Callable[..., Principal]:
         raise ValueError(f"require(): unknown role(s) {', '.join(unknown)} (roles: {', '.join(ROLES)})")
     allowed = {"commander", *roles}
 
-    def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+    async def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if principal.role not in allowed:
             raise ApiError(403, ["header", "Authorization"],
                            f"role {principal.role!r} may not do this (needs {' or '.join(sorted(allowed))})",

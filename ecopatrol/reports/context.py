@@ -68,7 +68,8 @@ def place_point(layer_index: object, lon: float, lat: float) -> dict[str, object
     """Reach within 1 km (and the distance to the river), cell, township and zones of a point."""
     layers = layer_index.layers  # type: ignore[attr-defined]
     x, y = to_metric(np.array([lon]), np.array([lat]), layers.metric_crs)
-    row = layer_index.placer.place(x, y, REACH_RADIUS_M).iloc[0]  # type: ignore[attr-defined]
+    placed = layer_index.placer.place_arrays(x, y, REACH_RADIUS_M)  # type: ignore[attr-defined]
+    row = {name: values[0] for name, values in placed.items()}
     reach_id = _text(row["reach_id"])
     dist = float(row["dist_to_river_m"])
     zones = _text(row["zone_ids"])

@@ -6,32 +6,63 @@ import io
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, and_, func, insert, select
+from sqlalchemy import Connection, func, insert, select
 
 from ecopatrol.store.schema import fixes, rejected_fixes
 
 STORED_COLUMNS = [c.name for c in fixes.columns]
 
 
-def stored_window(conn: Connection, ranges: pd.DataFrame) -> pd.DataFrame:
-    """Stored fixes of each unit within [t0_ms, t1_ms] (``ranges``: unit_id, t0_ms, t1_ms)."""
-    frames = []
-    cols = [fixes.c.unit_id, fixes.c.time_ms, fixes.c.lon, fixes.c.lat, fixes.c.mode, fixes.c.outlier]
-    for unit_id, t0, t1 in ranges[["unit_id", "t0_ms", "t1_ms"]].itertuples(index=False):
-        rows = conn.execute(
-            select(*cols).where(and_(fixes.c.unit_id == unit_id,
-                                     fixes.c.time_ms >= int(t0), fixes.c.time_ms <= int(t1)))
-        ).fetchall()
-        if rows:
-            frames.append(pd.DataFrame(rows, columns=[c.name for c in cols]))
-    if not frames:
-        return pd.DataFrame({"unit_id": pd.Series(dtype=object), "time_ms": pd.Series(dtype="int64"),
-                             "lon": pd.Series(dtype=float), "lat": pd.Series(dtype=float),
-                             "mode": pd.Series(dtype=object), "outlier": pd.Series(dtype=bool)})
-    out = pd.concat(frames, ignore_index=True)
-    out["outlier"] = out["outlier"].astype(bool)
-    out["time_ms"] = out["time_ms"].astype("int64")
-    return out
+_WINDOW_COLUMNS = ["unit_id", "time_ms", "lon", "lat", "mode", "outlier"]
+_WINDOW_CHUNK = 2_000  # units per query: 5 parameters each, well under SQLite's limit of 32,766
+
+
+def stored_window(conn: Connection, ranges: pd.DataFrame, *, pad_ms: int) -> pd.DataFrame:
+    """The stored fixes a batch can share a segment with. ``ranges``: per unit, its batch's first and
+    last time (unit_id, t0_ms, t1_ms). Per unit: every stored fix in [t0, t1], and its stored
+    neighbours just outside: the last before t0 and the first after t1, when within ``pad_ms``.
+
+    Segments join consecutive fixes only, so nothing further out can change; and one query serves
+    every unit of the batch (a batch of single fixes from 500 phones is 500 units)."""
+    rows: list[tuple] = []  # type: ignore[type-arg]
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    postgres = conn.dialect.name == "postgresql"
+    try:
+        for start in range(0, len(ranges), _WINDOW_CHUNK):
+            part = ranges.iloc[start:start + _WINDOW_CHUNK]
+            units = part["unit_id"].astype(str).tolist()
+            t0 = part["t0_ms"].astype("int64")
+            t1 = part["t1_ms"].astype("int64")
+            cols = [units, (t0 - pad_ms).tolist(), t0.tolist(), t1.tolist(), (t1 + pad_ms).tolist()]
+            if postgres:
+                ranges_sql = ("SELECT * FROM unnest(%s::text[], %s::bigint[], %s::bigint[], %s::bigint[], "
+                              "%s::bigint[])")
+                params: tuple = tuple(cols)  # type: ignore[type-arg]
+            else:
+                ranges_sql = "VALUES " + ", ".join(["(?, ?, ?, ?, ?)"] * len(units))
+                params = tuple(v for row in zip(*cols, strict=True) for v in row)
+            cursor.execute(_WINDOW_SQL.format(ranges=ranges_sql), params)
+            rows += cursor.fetchall()
+    finally:
+        cursor.close()
+    out = pd.DataFrame.from_records(rows, columns=_WINDOW_COLUMNS)
+    return out.astype({"unit_id": object, "time_ms": "int64", "lon": float, "lat": float, "mode": object,
+                       "outlier": bool})
+
+
+# r: (unit, lo, t0, t1, hi). CROSS JOIN keeps SQLite walking the ranges and seeking each unit in the
+# primary key; max()/min() over the key are single seeks on both databases.
+_WINDOW_SQL = """WITH r(u, lo, a, b, hi) AS ({ranges})
+SELECT f.unit_id, f.time_ms, f.lon, f.lat, f.mode, f.outlier FROM r CROSS JOIN fixes f
+ WHERE f.unit_id = r.u AND f.time_ms BETWEEN r.a AND r.b
+UNION ALL
+SELECT f.unit_id, f.time_ms, f.lon, f.lat, f.mode, f.outlier FROM r CROSS JOIN fixes f
+ WHERE f.unit_id = r.u AND f.time_ms = (SELECT max(g.time_ms) FROM fixes g
+                                        WHERE g.unit_id = r.u AND g.time_ms >= r.lo AND g.time_ms < r.a)
+UNION ALL
+SELECT f.unit_id, f.time_ms, f.lon, f.lat, f.mode, f.outlier FROM r CROSS JOIN fixes f
+ WHERE f.unit_id = r.u AND f.time_ms = (SELECT min(g.time_ms) FROM fixes g
+                                        WHERE g.unit_id = r.u AND g.time_ms > r.b AND g.time_ms <= r.hi)"""
 
 
 def insert_fixes(conn: Connection, frame: pd.DataFrame) -> int:

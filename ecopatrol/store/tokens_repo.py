@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from sqlalchemy import Connection, func, insert, or_, select, update
@@ -30,6 +30,7 @@ class Principal:
     unit_id: str | None = None
     squad_id: str | None = None
     person_id: str | None = None
+    expires_ms: int | None = field(default=None, compare=False)
 
 
 def digest(token: str) -> str:
@@ -69,7 +70,8 @@ def check_token(conn: Connection, token: str, *, now_ms: int) -> Principal | Tok
         return "revoked"
     if row.expires_ms is not None and row.expires_ms <= now_ms:
         return "expired"
-    return Principal(row.id, row.role, row.name, row.org, row.unit_id, row.squad_id, row.person_id)
+    return Principal(row.id, row.role, row.name, row.org, row.unit_id, row.squad_id, row.person_id,
+                     row.expires_ms)
 
 
 def count_live_tokens(conn: Connection, *, now_ms: int, role: str | None = None) -> int:
@@ -88,4 +90,13 @@ def revoke_token(conn: Connection, token_id: int, *, now_ms: int, actor: str = "
                           .values(revoked_ms=now_ms))
     if result.rowcount > 0:
         audit.token_revoked(conn, token_id, actor=actor, at_ms=now_ms)
+        _revocations.append(token_id)  # this process's token caches forget what they hold
     return result.rowcount > 0
+
+
+_revocations: list[int] = []
+
+
+def revocations() -> int:
+    """How many tokens this process has revoked: a cache of live tokens is stale once this grows."""
+    return len(_revocations)

@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from ecopatrol.alerting import service
+from ecopatrol.alerting.report_queue import ReportAlertWorker
 from ecopatrol.reports.tracking import normalize_code
 from ecopatrol.runtime import Runtime
 from ecopatrol.store.reports_schema import reports
@@ -115,3 +116,35 @@ def test_reports_that_queue_up_are_evaluated_together_and_each_raises_its_alert(
     alerts = night.alerts()
     assert sorted(r for a in alerts for r in a["evidence"]["report_ids"]) == sorted(map(str, ids))
     assert all(_alerted_ms(night, i) is not None for i in ids)
+
+
+def test_after_a_burst_the_worker_rests_and_the_next_reports_are_run_together(runtime: Runtime) -> None:
+    runs: list[tuple[list[int], float, float]] = []  # (report ids, start, end)
+    gate = threading.Event()
+
+    def handle(ids: list[int]) -> None:
+        started = time.monotonic()
+        if not runs:
+            assert gate.wait(30)  # the first run is held while two more reports queue up
+        if len(runs) == 1:
+            time.sleep(0.2)  # the burst of two "takes" 0.2 s: the worker then rests 0.3 s
+        runs.append((ids, started, time.monotonic()))
+
+    worker = ReportAlertWorker(runtime, handle, max_rest_s=1.0)
+    worker.start()
+    try:
+        worker.submit(1)
+        while not worker._queue.empty():
+            time.sleep(0.01)
+        worker.submit(2)
+        worker.submit(3)
+        gate.set()
+        while len(runs) < 2:
+            time.sleep(0.01)
+        for report_id in (4, 5, 6):  # while it rests
+            worker.submit(report_id)
+        assert worker.wait_idle(10)
+    finally:
+        worker.stop()
+    assert [ids for ids, _, _ in runs] == [[1], [2, 3], [4, 5, 6]]
+    assert runs[2][1] - runs[1][2] >= 0.25  # rested about 1.5 × 0.2 s

@@ -5,19 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ecopatrol.api.deps import FixSender, Reader, RuntimeDep
 from ecopatrol.api.errors import ApiError, not_found, unprocessable
-from ecopatrol.fix_batcher import fix_batcher
+from ecopatrol.fix_batcher import MEASURES, BadTime, FixRows, NotSquadUnits, fix_batcher
+from ecopatrol.runtime import Runtime
 from ecopatrol.store import fixes_repo, units_repo
 from ecopatrol.store.tokens_repo import Principal
 from ecopatrol.windows import WindowError, since_ms
-from geo.schema import fix_frame
-from geo.tracks._time import times_to_ms
 
 router = APIRouter(prefix="/api/v1", tags=["fixes"])
 MAX_BATCH = 100_000
@@ -54,53 +52,58 @@ class IngestResult(BaseModel):
     coverage_rows: int
 
 
-def allowed_units(runtime: RuntimeDep, principal: Principal, unit_ids: set[str]) -> None:
-    """A device posts for its own unit only; a squad for its squad's units; commanders for any."""
+def _squad_of(principal: Principal, unit_ids: set[str]) -> str | None:
+    """Who may post for which units: a device for its own unit, commanders for any, a squad for its
+    squad's units (checked by the batcher with one lookup for the whole batch; its squad id here)."""
     if principal.role == "commander":
-        return
+        return None
     if principal.role == "device":
         others = unit_ids - {principal.unit_id}
-    else:
-        if not principal.squad_id:
-            raise ApiError(403, ["header", "Authorization"], "this squad token names no squad", "forbidden")
-        with runtime.store.read() as conn:
-            units = units_repo.get_units(conn, sorted(unit_ids))
-        others = {u for u in unit_ids if u not in units or units[u].squad_id != principal.squad_id}
-    if others:
-        raise ApiError(403, ["body", "fixes", "unit_id"],
-                       f"this token may not send fixes for unit(s) {', '.join(sorted(others))}", "forbidden")
+        if others:
+            raise _forbidden_units(sorted(others))
+        return None
+    if not principal.squad_id:
+        raise ApiError(403, ["header", "Authorization"], "this squad token names no squad", "forbidden")
+    return principal.squad_id
+
+
+def _forbidden_units(unit_ids: list[str]) -> ApiError:
+    return ApiError(403, ["body", "fixes", "unit_id"],
+                    f"this token may not send fixes for unit(s) {', '.join(unit_ids)}", "forbidden")
 
 
 @router.post("/fixes")
-def post_fixes(batch: FixBatch, runtime: RuntimeDep, principal: FixSender) -> IngestResult:
+async def post_fixes(batch: FixBatch, runtime: RuntimeDep, principal: FixSender) -> IngestResult:
     """Store a batch of fixes. Idempotent on (unit_id, time): resending is harmless."""
-    allowed_units(runtime, principal, {f.unit_id for f in batch.fixes})
-    frame = _frame(batch)
-    outcome = fix_batcher(runtime).store(frame, datum=batch.datum)
+    return await store_batch(runtime, principal, batch)
+
+
+async def store_batch(runtime: Runtime, principal: Principal, batch: FixBatch) -> IngestResult:
+    """The work of ``POST /api/v1/fixes`` once the caller is known to send fixes (also called by the
+    fast path, ``ecopatrol.api.fast_fixes``); problems are ``ApiError``s."""
+    squad_id = _squad_of(principal, {f.unit_id for f in batch.fixes})
+    try:
+        outcome = await fix_batcher(runtime).store_async(_rows(batch), batch.datum, squad_id=squad_id)
+    except BadTime as exc:
+        raise unprocessable(["body", "fixes", exc.index, "time"], "not a time") from None
+    except NotSquadUnits as exc:
+        raise _forbidden_units(exc.unit_ids) from None
     if outcome.accepted == 0 and outcome.duplicates == 0:
         raise ApiError(422, ["body", "fixes"], _why_all_refused(outcome.rejected), "all_rejected")
     return IngestResult(**outcome.to_dict())
 
 
-def _frame(batch: FixBatch) -> pd.DataFrame:
-    times = [f.time.isoformat() if isinstance(f.time, datetime) else f.time for f in batch.fixes]
-    naive = [i for i, f in enumerate(batch.fixes) if isinstance(f.time, datetime) and f.time.tzinfo is None]
-    if naive:
-        raise unprocessable(["body", "fixes", naive[0], "time"], "a time needs a zone (e.g. +08:00 or Z)")
-    time_ms, ok = times_to_ms(pd.Series(times, dtype=object))
-    if not ok.all():
-        bad = int(np.flatnonzero(~ok)[0])
-        raise unprocessable(["body", "fixes", bad, "time"], "not a time")
-
-    def col(name: str) -> np.ndarray:
-        return np.array([getattr(f, name) if getattr(f, name) is not None else np.nan for f in batch.fixes],
-                        dtype=float)
-
-    return fix_frame(unit_id=[f.unit_id for f in batch.fixes], time_ms=time_ms, lon=col("lon"),
-                     lat=col("lat"), accuracy_m=col("accuracy_m"), speed_mps=col("speed_mps"),
-                     bearing_deg=col("bearing_deg"), altitude_m=col("altitude_m"),
-                     battery_pct=col("battery_pct"), source=batch.source,
-                     mode=[f.mode or "" for f in batch.fixes])
+def _rows(batch: FixBatch) -> FixRows:
+    """The batch as plain columns (the batcher builds one frame for many requests)."""
+    fixes = batch.fixes
+    for i, f in enumerate(fixes):
+        if isinstance(f.time, datetime) and f.time.tzinfo is None:
+            raise unprocessable(["body", "fixes", i, "time"], "a time needs a zone (e.g. +08:00 or Z)")
+    return FixRows(unit_id=[f.unit_id for f in fixes],
+                   time=[f.time.isoformat() if isinstance(f.time, datetime) else f.time for f in fixes],
+                   lon=[f.lon for f in fixes], lat=[f.lat for f in fixes],
+                   measures={name: [getattr(f, name) for f in fixes] for name in MEASURES},
+                   mode=[f.mode or "" for f in fixes], source=batch.source)
 
 
 def _why_all_refused(rejected: list[dict]) -> str:

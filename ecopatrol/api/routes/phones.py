@@ -13,6 +13,7 @@ import hmac
 import json
 from urllib.parse import parse_qsl
 
+import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
@@ -46,7 +47,7 @@ async def osmand(request: Request, runtime: RuntimeDep) -> JSONResponse:
         raise ApiError(422, ["body"], "; ".join(str(e) for e in result.errors[:5]), "bad_fix")
     device_id = str(result.fixes["unit_id"].iloc[0])
     unit_id = await run_in_threadpool(_unit_for_device, runtime, device_id, password=None)
-    outcome = await run_in_threadpool(_store, runtime, result.fixes.assign(unit_id=unit_id))
+    outcome = await _store(runtime, result.fixes.assign(unit_id=unit_id))
     return JSONResponse({"status": "ok", **outcome.to_dict()})
 
 
@@ -64,7 +65,7 @@ async def owntracks(request: Request, runtime: RuntimeDep) -> JSONResponse:
     if result.errors:
         raise ApiError(422, ["body"], "; ".join(str(e) for e in result.errors[:5]), "bad_fix")
     if len(result.fixes):
-        await run_in_threadpool(_store, runtime, result.fixes.assign(unit_id=unit_id))
+        await _store(runtime, result.fixes.assign(unit_id=unit_id))
     return JSONResponse([])
 
 
@@ -112,8 +113,8 @@ def _unit_for_device(runtime: Runtime, device_id: str, *, password: str | None) 
     return device.unit.unit_id
 
 
-def _store(runtime: Runtime, fixes) -> IngestOutcome:  # type: ignore[no-untyped-def]
-    outcome = fix_batcher(runtime).store(fixes.assign(mode=""))
+async def _store(runtime: Runtime, fixes: pd.DataFrame) -> IngestOutcome:
+    outcome = await fix_batcher(runtime).store_async(fixes.assign(mode=""))
     if outcome.accepted == 0 and outcome.duplicates == 0 and outcome.rejected:
         reasons = ", ".join(sorted({str(r["reason"]) for r in outcome.rejected}))
         raise ApiError(422, ["body"], f"the fix was refused: {reasons}", "rejected")
