@@ -50,7 +50,7 @@ class BodyLimits:
         if length is not None and headers.get("content-type", "").lower().startswith("multipart/"):
             await self.app(scope, receive, send)
             return
-        body, disconnected = await self._read(receive)
+        body, disconnected = await read_body(receive, self.max_bytes)
         if disconnected:
             return
         if body is None:
@@ -63,21 +63,6 @@ class BodyLimits:
             return
         await self.app(scope, replay_body(body, receive), send)
 
-    async def _read(self, receive: Receive) -> tuple[bytes | None, bool]:
-        """The whole body (None once past the limit), and whether the client left before sending it."""
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return None, True
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                return None, False
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks), False
 
 
 def json_depth(body: bytes, *, limit: int = 0, chunk_bytes: int = 1 << 20) -> int:
@@ -146,9 +131,32 @@ def replay_body(body: bytes, receive: Receive) -> Receive:
     return replay
 
 
-async def _refuse(send: Send, status: int, loc: list[str], msg: str, kind: str) -> None:
-    payload = json.dumps({"detail": [{"loc": loc, "msg": msg, "type": kind}]}).encode()
+async def read_body(receive: Receive, max_bytes: int) -> tuple[bytes | None, bool]:
+    """The whole body (None once past ``max_bytes``), and whether the client left before sending it."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, True
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            return None, False
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), False
+
+
+async def send_json(send: Send, status: int, payload: bytes,
+                    headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """A whole JSON response (``payload`` already encoded)."""
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(payload)).encode()), (b"connection", b"close")]})
+                            (b"content-length", str(len(payload)).encode()), *(headers or [])]})
     await send({"type": "http.response.body", "body": payload})
+
+
+async def _refuse(send: Send, status: int, loc: list[str], msg: str, kind: str) -> None:
+    payload = json.dumps({"detail": [{"loc": loc, "msg": msg, "type": kind}]}).encode()
+    await send_json(send, status, payload, [(b"connection", b"close")])

@@ -84,5 +84,6 @@ def require(*roles: str) -> Callable[..., Principal]:
 
 
 Commander = Annotated[Principal, Depends(require())]
-FixSender = Annotated[Principal, Depends(require("squad", "device"))]
+fix_sender = require("squad", "device")  # also the fast path's rule (ecopatrol.api.fast_fixes)
+FixSender = Annotated[Principal, Depends(fix_sender)]
 Reader = Annotated[Principal, Depends(require("squad"))]

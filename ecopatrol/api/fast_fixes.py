@@ -12,18 +12,18 @@ unchanged (the body replayed), which answers it with its usual checks, errors an
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pydantic import ValidationError
 
-from ecopatrol.api.body_limits import ASGIApp, Receive, Scope, Send, replay_body
+from ecopatrol.api.body_limits import ASGIApp, Receive, Scope, Send, read_body, replay_body, send_json
+from ecopatrol.api.deps import fix_sender
 from ecopatrol.api.errors import ApiError
 from ecopatrol.api.routes.fixes import FixBatch, store_batch
 from ecopatrol.api.token_cache import TokenCache
 from ecopatrol.runtime import Runtime
+from ecopatrol.store.tokens_repo import Principal
 
 PATH = "/api/v1/fixes"
-_SENDERS = frozenset({"commander", "squad", "device"})  # the route's FixSender rule
 
 
 class FastFixes:
@@ -44,7 +44,7 @@ class FastFixes:
                 or b"json" not in headers.get(b"content-type", b"").lower()):
             await self.app(scope, receive, send)
             return
-        body = await _read(receive)
+        body, _ = await read_body(receive, self.max_bytes)  # within the limit: its length was checked
         if body is None:
             return  # the client left
         try:
@@ -55,37 +55,20 @@ class FastFixes:
         try:
             result = await store_batch(self.runtime, principal, batch)
         except ApiError as exc:
-            await _answer(send, exc.status_code, {"detail": exc.detail}, exc.headers)
+            extra = [(k.lower().encode("latin-1"), v.encode("latin-1"))
+                     for k, v in (exc.headers or {}).items()]
+            await send_json(send, exc.status_code,
+                            json.dumps({"detail": exc.detail}, ensure_ascii=False).encode(), extra)
             return
         except Exception:  # nothing of this request was stored: the full route answers it
             await self.app(scope, replay_body(body, receive), send)
             return
-        await _answer(send, 200, result.model_dump_json().encode())
+        await send_json(send, 200, result.model_dump_json().encode())
 
-    def _sender(self, authorization: bytes) -> Any:
+    def _sender(self, authorization: bytes) -> Principal | None:
         scheme, _, token = authorization.decode("latin-1").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
         principal = self.cache.get(token.strip(), self.runtime.now_ms())
-        return principal if principal is not None and principal.role in _SENDERS else None
-
-
-async def _read(receive: Receive) -> bytes | None:
-    chunks: list[bytes] = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            return None
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
-async def _answer(send: Send, status: int, payload: bytes | dict[str, Any],
-                  headers: dict[str, str] | None = None) -> None:
-    body = payload if isinstance(payload, bytes) else json.dumps(payload, ensure_ascii=False).encode()
-    extra = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()), *extra]})
-    await send({"type": "http.response.body", "body": body})
+        senders = fix_sender.allowed_roles  # type: ignore[attr-defined]
+        return principal if principal is not None and principal.role in senders else None

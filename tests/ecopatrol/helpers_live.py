@@ -4,7 +4,6 @@ stopped and started again on the same port, an SSE reader, and a squad with its 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import threading
@@ -146,23 +145,6 @@ class SseClient:
 
     def close(self) -> None:
         self._stop.set()
-
-
-async def read_sse(client: httpx.AsyncClient, url: str, token: str, on_event: Callable[[SseEvent], None],
-                   stop: asyncio.Event) -> None:
-    """Async SSE reader (benchmarks): calls ``on_event`` for each event until ``stop`` is set."""
-    async with client.stream("GET", url, headers={"Authorization": f"Bearer {token}"}) as response:
-        block: list[str] = []
-        async for line in response.aiter_lines():
-            if stop.is_set():
-                return
-            if line == "":
-                event = parse_sse(block)
-                if event is not None:
-                    on_event(event)
-                block = []
-            else:
-                block.append(line)
 
 
 # --------------------------------------------------------------------------------- people, squads
