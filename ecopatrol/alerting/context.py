@@ -2,12 +2,19 @@
 squads with their state and last position, and the configured routes, policies and inhibitions.
 
 Open alerts come with the timeline events the stages decide on (``repo.DECISION_KINDS``), not their
-whole timeline: a county with hundreds of open alerts still loads in milliseconds. New events are
-stored after the existing ones (``seq_offsets``).
+whole timeline. New events are stored after the existing ones (``seq_offsets``).
+
+``AlertMemory`` keeps the open and recently resolved alerts as the last committed run in this process
+left them, with the alerts' write counter (``repo.generation``) of that commit. The next run reads the
+counter under the pipeline lock: unchanged, nobody else wrote alerts in between and the memory is the
+store's state; moved (another process, a person's action), it loads from the store. Under a flood of
+reports a run then costs what its own reports cost, not what the county's open alerts cost.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 import uuid
 from dataclasses import dataclass, field
 
@@ -36,6 +43,7 @@ class Loaded:
     squads: list[SquadRecord]
     stored_events: dict[str, int] = field(default_factory=dict)  # events in memory already stored
     seq_offsets: dict[str, int] = field(default_factory=dict)  # stored events not loaded (seq shift)
+    from_memory: bool = False
 
     def open_alert(self, alert_id: str) -> Alert | None:
         return next((a for a in self.ctx.open_alerts.values() if a.id == alert_id), None)
@@ -58,20 +66,90 @@ def lookback_ms(cfg: AlertingConfig) -> int:
     return longest
 
 
-def load_context(conn: Connection, cfg: AlertingConfig, metric_crs: str, now_ms: int, *,
-                 actor: str = "system") -> Loaded:
+@dataclass(frozen=True)
+class StoredAlerts:
+    """Open alerts (oldest first, decision events only) and recently resolved ones as stored at
+    ``generation``; with each open alert's stored events in memory and its seq shift."""
+
+    generation: int
+    open_alerts: dict[str, Alert]  # by fingerprint
+    resolved: dict[str, Alert]  # by fingerprint
+    stored_events: dict[str, int]
+    seq_offsets: dict[str, int]
+
+
+class AlertMemory:
+    """The alert state the last committed pipeline run of this process left (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state: StoredAlerts | None = None
+
+    def recall(self, generation: int) -> StoredAlerts | None:
+        """The state kept, if it is the store's state at ``generation``."""
+        with self._lock:
+            state = self._state
+        return state if state is not None and state.generation == generation else None
+
+    def keep(self, state: StoredAlerts) -> None:
+        """Keep ``state`` (called after its transaction committed; an older state never replaces a
+        newer one)."""
+        with self._lock:
+            if self._state is None or state.generation >= self._state.generation:
+                self._state = state
+
+    def forget(self) -> None:
+        with self._lock:
+            self._state = None
+
+
+def _stored_state(conn: Connection, generation: int, since_ms: int) -> StoredAlerts:
     open_alerts = repo.open_alerts(conn, kinds=repo.DECISION_KINDS)
     counts = repo.stored_event_counts(conn, [a.id for a in open_alerts])
+    return StoredAlerts(generation, {a.fingerprint: a for a in open_alerts},
+                      repo.recent_resolved(conn, since_ms),
+                      {a.id: len(a.timeline) for a in open_alerts},
+                      {a.id: counts.get(a.id, 0) - len(a.timeline) for a in open_alerts})
+
+
+def load_context(conn: Connection, cfg: AlertingConfig, metric_crs: str, now_ms: int, *,
+                 actor: str = "system", memory: AlertMemory | None = None) -> Loaded:
+    """The pipeline's context at ``now_ms`` (call under ``repo.lock_alerts``); alerts from ``memory``
+    when it holds the store's current state."""
+    since = now_ms - lookback_ms(cfg)
+    generation = repo.generation(conn)
+    state = memory.recall(generation) if memory is not None else None
+    from_memory = state is not None
+    if state is None:
+        state = _stored_state(conn, generation, since)
+    open_alerts = list(state.open_alerts.values())
     squads = people.load_squads(conn)
     fixes = people.last_fixes(conn, [u for s in squads for u in s.unit_ids], until_ms=now_ms)
     ctx = PipelineContext(
         now_ms=now_ms, new_id=new_id,
-        open_alerts={a.fingerprint: a for a in open_alerts},
-        resolved_alerts=repo.recent_resolved(conn, now_ms - lookback_ms(cfg)),
+        open_alerts=dict(state.open_alerts),
+        resolved_alerts={fp: a for fp, a in state.resolved.items() if (a.resolved_ms or 0) >= since},
         silences=repo.list_silences(conn, live_at_ms=now_ms),
         inhibit_rules=cfg.inhibit_rules,
         squads=people.squad_statuses(squads, open_alerts, fixes, metric_crs, now_ms),
         routes=cfg.routes, default_route=cfg.default_route, escalation_policies=cfg.policies,
         tie_m=cfg.tie_m, actor=actor)
-    return Loaded(ctx, squads, {a.id: len(a.timeline) for a in open_alerts},
-                  {a.id: counts.get(a.id, 0) - len(a.timeline) for a in open_alerts})
+    return Loaded(ctx, squads, dict(state.stored_events), dict(state.seq_offsets), from_memory=from_memory)
+
+
+def state_after(loaded: Loaded, generation: int) -> StoredAlerts:
+    """What the store holds after ``loaded``'s results were persisted (at ``generation``), in the
+    form a fresh load has: open alerts oldest first with their decision events only."""
+    open_alerts = sorted(loaded.ctx.open_alerts.values(), key=lambda a: (a.created_ms, a.id))
+    kept: dict[str, Alert] = {}
+    stored: dict[str, int] = {}
+    offsets: dict[str, int] = {}
+    for alert in open_alerts:
+        total = loaded.seq_offsets.get(alert.id, 0) + loaded.stored_events.get(alert.id, len(alert.timeline))
+        if any(e.kind not in repo.DECISION_KINDS for e in alert.timeline):
+            alert = dataclasses.replace(
+                alert, timeline=tuple(e for e in alert.timeline if e.kind in repo.DECISION_KINDS))
+        kept[alert.fingerprint] = alert
+        stored[alert.id] = len(alert.timeline)
+        offsets[alert.id] = total - len(alert.timeline)
+    return StoredAlerts(generation, kept, dict(loaded.ctx.resolved_alerts), stored, offsets)

@@ -111,11 +111,20 @@ def load_reports(conn: Connection, layer_index: object, metric_crs: str, *, now_
 def load_report(conn: Connection, report_id: int, layer_index: object,
                 metric_crs: str) -> tuple[ReportFact, int | None] | None:
     """One report as a fact, and the earlier report it is a near-duplicate of (if any)."""
-    row = conn.execute(select(*_REPORT_COLUMNS, reports.c.duplicate_of)
-                       .where(reports.c.id == report_id)).first()
-    if row is None:
-        return None
-    return report_facts([row], layer_index, metric_crs)[0], row.duplicate_of
+    return load_reports_by_id(conn, [report_id], layer_index, metric_crs).get(int(report_id))
+
+
+def load_reports_by_id(conn: Connection, report_ids: Sequence[int], layer_index: object,
+                       metric_crs: str) -> dict[int, tuple[ReportFact, int | None]]:
+    """Reports as facts with the earlier report each is a near-duplicate of (one query; missing ids
+    left out)."""
+    ids = sorted({int(i) for i in report_ids})
+    if not ids:
+        return {}
+    query = select(*_REPORT_COLUMNS, reports.c.duplicate_of).where(reports.c.id.in_(ids))
+    rows = conn.execute(query).fetchall()
+    return {int(r.id): (fact, r.duplicate_of)
+            for r, fact in zip(rows, report_facts(rows, layer_index, metric_crs), strict=True)}
 
 
 def report_facts(rows: Sequence, layer_index: object, metric_crs: str) -> list[ReportFact]:  # type: ignore[type-arg]

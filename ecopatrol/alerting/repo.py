@@ -8,6 +8,7 @@ stored timeline), and one ``outbox`` row per notification.
 from __future__ import annotations
 
 import dataclasses
+import secrets
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,14 @@ from alerts.model import Alert, AlertState, Notification, TimelineEvent, Timelin
 from alerts.pipeline import PipelineResult
 from alerts.silence import Silence
 from ecopatrol import audit
-from ecopatrol.store.alerts_schema import alert_events, alert_photos, alerts, outbox, silences
+from ecopatrol.store.alerts_schema import (
+    alert_events,
+    alert_generation,
+    alert_photos,
+    alerts,
+    outbox,
+    silences,
+)
 
 _NOT_ALERT_FIELDS = ("overdue", "next_check_ms")
 _ALERT_FIELDS = [c.name for c in alerts.columns if c.name not in _NOT_ALERT_FIELDS]
@@ -33,6 +41,20 @@ def lock_alerts(conn: Connection) -> None:
     """PostgreSQL: one pipeline run at a time across processes (SQLite writers are serialized)."""
     if conn.dialect.name == "postgresql":
         conn.execute(text("SELECT pg_advisory_xact_lock(hashtext('ecopatrol.alerts'))"))
+
+
+def generation(conn: Connection) -> int:
+    """The alerts' write counter: it moves with every transaction that writes alerts."""
+    return int(conn.execute(select(func.coalesce(func.max(alert_generation.c.n), 0))).scalar_one())
+
+
+def _bump_generation(conn: Connection) -> None:
+    """Called under ``lock_alerts``. The row may be gone from an emptied database: it comes back at a
+    random count, so a process's memory from before never matches it by chance."""
+    moved = conn.execute(update(alert_generation).where(alert_generation.c.id == 1)
+                         .values(n=alert_generation.c.n + 1))
+    if moved.rowcount == 0:
+        conn.execute(insert(alert_generation).values(id=1, n=secrets.randbits(53)))
 
 
 # ---------------------------------------------------------------------------------------- writing
@@ -100,6 +122,8 @@ def save_alerts(conn: Connection, *, created: Sequence[Alert] = (), updated: Seq
         conn.execute(insert(alert_events), events)
     audit.alerts_saved(conn, created=created_rows, updated={r["b_id"]: r for r in rows},
                        before=before, events=events, at_ms=now_ms)
+    if created or updated:
+        _bump_generation(conn)
 
 
 def queue_notifications(conn: Connection, notifications: Sequence[Notification]) -> None:

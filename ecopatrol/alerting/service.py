@@ -28,18 +28,20 @@ from alerts.reasons import DeclineReason
 from alerts.rules import Rule, evaluate_report_committed, evaluate_rules
 from alerts.silence import Silence
 from ecopatrol.alerting import facts, people, repo, report_queue
-from ecopatrol.alerting.context import load_context, new_id
+from ecopatrol.alerting.context import AlertMemory, load_context, new_id, state_after
 from ecopatrol.alerting.settings import AlertingConfig, load_alerting
 from ecopatrol.runtime import Runtime
 
 log = logging.getLogger("ecopatrol.alerting")
 _CONFIG_ATTR = "_alerting_config"
+_MEMORY_ATTR = "_alert_memory"
 
 __all__ = [
     "AlertNotFound",
     "TickResult",
     "TransitionError",
     "act",
+    "alert_memory",
     "alerting_config",
     "configure",
     "create_silence",
@@ -85,6 +87,15 @@ def configure(runtime: Runtime, cfg: AlertingConfig) -> None:
     setattr(runtime, _CONFIG_ATTR, cfg)
 
 
+def alert_memory(runtime: Runtime) -> AlertMemory:
+    """The runtime's memory of the open alerts (see ``context.AlertMemory``)."""
+    memory = getattr(runtime, _MEMORY_ATTR, None)
+    if memory is None:
+        memory = AlertMemory()
+        setattr(runtime, _MEMORY_ATTR, memory)
+    return memory
+
+
 def _crs(runtime: Runtime) -> str:
     return runtime.settings.deployment.metric_crs
 
@@ -96,20 +107,24 @@ def _run(runtime: Runtime, steps: Sequence[Callable[[PipelineContext], PipelineR
          actor: str = "system", now_ms: int | None = None,
          alerted: Sequence[int] = ()) -> list[PipelineResult]:
     """Load the context, run each step on it and persist its result, all in one locked transaction
-    (which also marks the ``alerted`` reports as evaluated)."""
+    (which also marks the ``alerted`` reports as evaluated). Once committed, the alerts as the run
+    left them are remembered for the next run."""
     cfg = alerting_config(runtime)
+    memory = alert_memory(runtime)
     now = runtime.now_ms() if now_ms is None else now_ms
     results = []
     with runtime.store.write() as conn:
         repo.lock_alerts(conn)
         report_queue.mark_alerted(conn, alerted, now)
-        loaded = load_context(conn, cfg, _crs(runtime), now, actor=actor)
+        loaded = load_context(conn, cfg, _crs(runtime), now, actor=actor, memory=memory)
         for step in steps:
             result = step(loaded.ctx)
             repo.persist(conn, result, stored_events=loaded.stored_events, policies=cfg.policies, now_ms=now,
                          seq_offsets=loaded.seq_offsets)
             loaded.persisted(result)
             results.append(result)
+        after = state_after(loaded, repo.generation(conn))
+    memory.keep(after)
     _after_commit(runtime, [a for r in results for a in r.alerts])
     return results
 
@@ -140,10 +155,13 @@ def on_reports_committed(runtime: Runtime, report_ids: Sequence[int]) -> Pipelin
     candidates: list[Candidate] = []
     if rules and ids:
         index = runtime.layer_index()
+        crs = _crs(runtime)
         with runtime.store.read() as conn:
-            recent = _cluster_window(conn, rules, index, _crs(runtime), now)
-            for report_id in ids:
-                candidates += _report_candidates(conn, rules, report_id, index, runtime, recent, now)
+            recent = _cluster_window(conn, rules, index, crs, now)
+            found = facts.load_reports_by_id(conn, ids, index, crs)
+            originals = facts.load_reports_by_id(conn, [d for _, d in found.values() if d], index, crs)
+        for report_id in ids:
+            candidates += _report_candidates(rules, report_id, found, originals, recent, now)
     if not candidates:
         _mark_alerted(runtime, ids, now)
         return PipelineResult()
@@ -152,14 +170,14 @@ def on_reports_committed(runtime: Runtime, report_ids: Sequence[int]) -> Pipelin
     return result
 
 
-def _report_candidates(conn: Any, rules: Sequence[Rule], report_id: int, index: object, runtime: Runtime,
-                       recent: list[ReportFact], now: int) -> list[Candidate]:
-    found = facts.load_report(conn, report_id, index, _crs(runtime))
-    if found is None:
+def _report_candidates(rules: Sequence[Rule], report_id: int, found: dict[int, tuple[ReportFact, int | None]],
+                       originals: dict[int, tuple[ReportFact, int | None]], recent: list[ReportFact],
+                       now: int) -> list[Candidate]:
+    if report_id not in found:
         log.warning("report %s not found", report_id)
         return []
-    report, duplicate_of = found
-    original = facts.load_report(conn, duplicate_of, index, _crs(runtime)) if duplicate_of else None
+    report, duplicate_of = found[report_id]
+    original = originals.get(duplicate_of) if duplicate_of else None
     if original is not None:
         return _as_more_evidence(evaluate_report_committed(rules, original[0], recent, now), report)
     return list(evaluate_report_committed(rules, report, recent, now))
@@ -336,7 +354,6 @@ def sync_reports(runtime: Runtime, alerts: Iterable[Alert]) -> None:
     from sqlalchemy import select
 
     from ecopatrol.reports import service as report_service
-    from ecopatrol.reports.problems import ReportProblem
     from ecopatrol.reports.schemas import TransitionRequest
     from ecopatrol.store.reports_schema import reports
     from ecopatrol.store.tokens_repo import Principal
@@ -345,16 +362,17 @@ def sync_reports(runtime: Runtime, alerts: Iterable[Alert]) -> None:
     ids = sorted({int(r) for a, _ in targets for r in a.evidence.report_ids})
     with runtime.store.read() as conn:
         status = dict(conn.execute(select(reports.c.id, reports.c.status).where(reports.c.id.in_(ids))).all())
+    plans: dict[int, list[tuple[str, TransitionRequest]]] = {}
     for alert, target in targets:
         for report_id in (int(r) for r in alert.evidence.report_ids):
-            for action, request in _moves(status.get(report_id), target, alert):
-                try:
-                    report_service.transition(runtime, report_id, action, principal=system,
-                                              request=TransitionRequest(**request), base_url="")
-                except ReportProblem as exc:
-                    log.info("report %s not moved on (%s): %s", report_id, action, exc)
-                    break
-                status[report_id] = "rejected" if action == "reject" else dict(_STEPS)[action]
+            moves = _moves(status.get(report_id), target, alert)
+            if moves:
+                plans.setdefault(report_id, []).extend((a, TransitionRequest(**r)) for a, r in moves)
+                status[report_id] = "rejected" if target == "rejected" else dict(_STEPS)[moves[-1][0]]
+    if not plans:
+        return
+    for problem in report_service.move_on(runtime, list(plans.items()), principal=system):
+        log.info("a report was not moved on: %s", problem)
 
 
 def _moves(current: str | None, target: str, alert: Alert) -> list[tuple[str, dict[str, str]]]:

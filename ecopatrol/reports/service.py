@@ -512,45 +512,84 @@ def transition(
     """Move a report on (recording who, when and why); 409 when its status does not allow it."""
     now = runtime.now_ms()
     with runtime.store.write() as conn:
-        row = repo.get_report(conn, report_id)
-        if row is None or not may_read(principal, row):
-            raise not_found(f"report {report_id}")
-        _may_act(principal, row, action)
-        try:
-            target = next_status(row.status, action)
-        except TransitionError as exc:
-            raise ReportProblem.one(["path", "action"], str(exc), "invalid_transition", 409) from None
-        _transition_fields(action, request)
-        moved = repo.set_status(
-            conn,
-            report_id,
-            from_status=row.status,
-            to_status=target,
-            now_ms=now,
-            squad_id=request.squad_id if action == "assign" else None,
-            reject_reason=request.reason if action == "reject" else None,
-        )
-        if not moved:
-            raise ReportProblem.one(
-                ["path", "action"], "the report changed meanwhile; reload it and retry", "conflict", 409
-            )
-        repo.insert_event(
-            conn,
-            report_id=report_id,
-            status=target,
-            at_ms=now,
-            actor_role=principal.role,
-            actor_name=(principal.name or f"{principal.role}#{principal.token_id}")[:200],
-            actor_token_id=principal.token_id,
-            reason=request.reason,
-            note=request.note,
-            squad_id=request.squad_id if action == "assign" else None,
-        )
-        audit.report_moved(conn, row, action, target, request, actor=audit.actor_of(principal), at_ms=now)
+        target = _move(conn, report_id, action, principal=principal, request=request, now_ms=now)
         updated = repo.get_report(conn, report_id)
         result = _full(conn, updated, base_url=base_url, tz=runtime.settings.deployment.timezone)
     runtime.events.publish("report.status", {"report_id": report_id, "status": target, "action": action})
     return result
+
+
+def move_on(
+    runtime: Runtime,
+    plans: Sequence[tuple[int, Sequence[tuple[str, TransitionRequest]]]],
+    *,
+    principal: Principal,
+) -> list[ReportProblem]:
+    """Several reports moved on in one transaction: each report's actions in order, a report's
+    remaining actions skipped at its first refusal (returned, nothing of the refused action written)."""
+    now = runtime.now_ms()
+    done: list[tuple[int, str, str]] = []
+    refused: list[ReportProblem] = []
+    with runtime.store.write() as conn:
+        for report_id, actions in plans:
+            for action, request in actions:
+                try:
+                    target = _move(conn, report_id, action, principal=principal, request=request, now_ms=now)
+                except ReportProblem as exc:
+                    refused.append(exc)
+                    break
+                done.append((report_id, target, action))
+    for report_id, target, action in done:
+        runtime.events.publish("report.status", {"report_id": report_id, "status": target, "action": action})
+    return refused
+
+
+def _move(
+    conn: Connection,
+    report_id: int,
+    action: str,
+    *,
+    principal: Principal,
+    request: TransitionRequest,
+    now_ms: int,
+) -> str:
+    """One transition inside the caller's transaction; every check comes before the first write."""
+    row = repo.get_report(conn, report_id)
+    if row is None or not may_read(principal, row):
+        raise not_found(f"report {report_id}")
+    _may_act(principal, row, action)
+    try:
+        target = next_status(row.status, action)
+    except TransitionError as exc:
+        raise ReportProblem.one(["path", "action"], str(exc), "invalid_transition", 409) from None
+    _transition_fields(action, request)
+    moved = repo.set_status(
+        conn,
+        report_id,
+        from_status=row.status,
+        to_status=target,
+        now_ms=now_ms,
+        squad_id=request.squad_id if action == "assign" else None,
+        reject_reason=request.reason if action == "reject" else None,
+    )
+    if not moved:
+        raise ReportProblem.one(
+            ["path", "action"], "the report changed meanwhile; reload it and retry", "conflict", 409
+        )
+    repo.insert_event(
+        conn,
+        report_id=report_id,
+        status=target,
+        at_ms=now_ms,
+        actor_role=principal.role,
+        actor_name=(principal.name or f"{principal.role}#{principal.token_id}")[:200],
+        actor_token_id=principal.token_id,
+        reason=request.reason,
+        note=request.note,
+        squad_id=request.squad_id if action == "assign" else None,
+    )
+    audit.report_moved(conn, row, action, target, request, actor=audit.actor_of(principal), at_ms=now_ms)
+    return target
 
 
 def _may_act(principal: Principal, row: Row, action: str) -> None:

@@ -185,3 +185,10 @@ alert_photos = Table(  # migration 0007: photos taken when an alert is resolved
     Column("created_ms", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
 )
+
+alert_generation = Table(  # migration 0008: one row, bumped by every transaction that writes alerts
+    "alert_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+)
