@@ -14,6 +14,7 @@ _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 _OFFSET = re.compile(r"^(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?$")
 
 
+@lru_cache(maxsize=1024)
 def parse_hhmm(text: str) -> int:
     """``"22:00"`` → minutes after midnight (1320). Raises ``ValueError`` naming the text."""
     m = _HHMM.match(text)

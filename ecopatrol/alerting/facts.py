@@ -25,7 +25,7 @@ from alerts.squads import Roster, on_duty
 from ecopatrol.alerting.people import SquadRecord, last_fixes
 from ecopatrol.store import coverage_repo
 from ecopatrol.store.reports_schema import reports
-from ecopatrol.store.schema import fixes, units
+from ecopatrol.store.schema import units
 from geo.placement import to_lonlat, to_metric
 
 HIGH, NORMAL = 2, 1
@@ -50,11 +50,15 @@ class FactNeeds:
     units: bool = False
     track_ms: int = 0  # immobile rules: this much track
     features: bool = False
+    track_modes: frozenset[str] = frozenset()  # of units of these modes
+    track_remote_only: bool = True  # of units in remote places only (every immobile rule's remote_only)
 
     @classmethod
     def of(cls, rules: Iterable[Rule]) -> FactNeeds:
         age = window = track = 0
         unit = feature = False
+        modes: set[str] = set()
+        remote_only = True
         for rule in rules:
             c = rule.config
             if rule.kind == "report":
@@ -65,9 +69,11 @@ class FactNeeds:
                 unit = True
                 if rule.kind == "immobile_unit":
                     track = max(track, int(3 * c.immobile_min * 60_000))  # type: ignore[attr-defined]
+                    modes.update(str(m) for m in c.modes)  # type: ignore[attr-defined]
+                    remote_only = remote_only and c.remote_only  # type: ignore[attr-defined]
             elif rule.kind == "coverage_gap":
                 feature = True
-        return cls(age, window, unit, track, feature)
+        return cls(age, window, unit, track, feature, frozenset(modes), remote_only)
 
 
 def load_facts(conn: Connection, layer_index: object, metric_crs: str, rules: Sequence[Rule],
@@ -79,7 +85,8 @@ def load_facts(conn: Connection, layer_index: object, metric_crs: str, rules: Se
         facts_reports = load_reports(conn, layer_index, metric_crs, now_ms=now_ms,
                                      received_within_ms=needs.report_age_ms,
                                      observed_within_ms=needs.cluster_window_ms)
-    facts_units = unit_facts(conn, squads, layer_index, metric_crs, now_ms, needs.track_ms) \
+    facts_units = unit_facts(conn, squads, layer_index, metric_crs, now_ms, needs.track_ms,
+                             track_modes=needs.track_modes, track_remote_only=needs.track_remote_only) \
         if needs.units else []
     features = feature_visits(conn, layer_index) if needs.features else []
     return RuleFacts(reports=facts_reports, units=facts_units, features=features)
@@ -169,8 +176,11 @@ def duty_since_ms(roster: Roster, now_ms: int) -> int | None:
 
 
 def unit_facts(conn: Connection, squads: Sequence[SquadRecord], layer_index: object, metric_crs: str,
-               now_ms: int, track_ms: int = 0) -> list[UnitFact]:
-    """The units of the squads on duty at ``now_ms`` (units of off-duty squads are not on duty)."""
+               now_ms: int, track_ms: int = 0, *, track_modes: Iterable[str] | None = None,
+               track_remote_only: bool = False) -> list[UnitFact]:
+    """The units of the squads on duty at ``now_ms`` (units of off-duty squads are not on duty), with
+    ``track_ms`` of track for those the rules can look at (of ``track_modes``; remote ones only when
+    ``track_remote_only``)."""
     duty = {s.id: since for s in squads if (since := duty_since_ms(s.roster, now_ms)) is not None}
     squad_of = {u: s.id for s in squads if s.id in duty for u in s.unit_ids}
     if not squad_of:
@@ -178,13 +188,16 @@ def unit_facts(conn: Connection, squads: Sequence[SquadRecord], layer_index: obj
     modes = dict(conn.execute(select(units.c.unit_id, units.c.mode)
                               .where(units.c.unit_id.in_(list(squad_of)))).all())
     latest = last_fixes(conn, modes, until_ms=now_ms)
-    tracks = _tracks(conn, list(modes), now_ms - track_ms, now_ms, metric_crs) if track_ms else {}
     ids = [u for u in modes if u in latest]
     placed = _place_lonlat(layer_index, metric_crs, [latest[u][1] for u in ids], [latest[u][2] for u in ids])
+    where_of = {u: placed[i] for i, u in enumerate(ids)}
+    wanted = set(modes.values() if track_modes is None else track_modes)
+    tracked = [u for u in ids if modes[u] in wanted and (not track_remote_only or where_of[u]["remote"])]
+    tracks = _tracks(conn, tracked, now_ms - track_ms, now_ms, metric_crs) if track_ms and tracked else {}
     out = []
     for unit_id, mode in sorted(modes.items()):
         fix = latest.get(unit_id)
-        where = placed.get(ids.index(unit_id)) if fix is not None else None
+        where = where_of.get(unit_id)
         out.append(UnitFact(
             unit_id=unit_id, mode=mode, on_duty=True, squad_id=squad_of[unit_id],
             on_duty_since_ms=duty[squad_of[unit_id]], last_fix_ms=fix[0] if fix else None,
@@ -197,17 +210,35 @@ def unit_facts(conn: Connection, squads: Sequence[SquadRecord], layer_index: obj
 
 def _tracks(conn: Connection, unit_ids: list[str], since_ms: int, until_ms: int,
             metric_crs: str) -> dict[str, tuple[tuple[int, float, float], ...]]:
-    rows = conn.execute(select(fixes.c.unit_id, fixes.c.time_ms, fixes.c.lon, fixes.c.lat)
-                        .where(fixes.c.unit_id.in_(unit_ids), fixes.c.time_ms >= since_ms,
-                               fixes.c.time_ms <= until_ms, fixes.c.outlier.is_(False))
-                        .order_by(fixes.c.unit_id, fixes.c.time_ms)).fetchall()
+    """Each unit's non-outlier fixes in [since, until], oldest first, in metric coordinates (read with
+    the driver's cursor: a minute's rules may read tens of thousands of fixes)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    rows: list[tuple] = []  # type: ignore[type-arg]
+    try:
+        for start in range(0, len(unit_ids), 2_000):
+            part = unit_ids[start:start + 2_000]
+            if conn.dialect.name == "postgresql":
+                where, params = "unit_id = ANY(%s) AND time_ms BETWEEN %s AND %s", (part, since_ms, until_ms)
+            else:
+                where = f"unit_id IN ({', '.join(['?'] * len(part))}) AND time_ms BETWEEN ? AND ?"
+                params = (*part, since_ms, until_ms)
+            cursor.execute(f"SELECT unit_id, time_ms, lon, lat FROM fixes WHERE {where} AND NOT outlier "
+                           "ORDER BY unit_id, time_ms", params)
+            rows += cursor.fetchall()
+    finally:
+        cursor.close()
     if not rows:
         return {}
-    x, y = to_metric(np.array([r.lon for r in rows]), np.array([r.lat for r in rows]), metric_crs)
-    out: dict[str, list[tuple[int, float, float]]] = {}
-    for r, xi, yi in zip(rows, x.tolist(), y.tolist(), strict=True):
-        out.setdefault(r.unit_id, []).append((int(r.time_ms), xi, yi))
-    return {u: tuple(t) for u, t in out.items()}
+    unit, t, lon, lat = zip(*rows, strict=True)
+    x, y = to_metric(np.array(lon, float), np.array(lat, float), metric_crs)
+    points = list(zip(t, x.tolist(), y.tolist(), strict=True))
+    out: dict[str, tuple[tuple[int, float, float], ...]] = {}
+    start = 0
+    for k in range(1, len(unit) + 1):
+        if k == len(unit) or unit[k] != unit[start]:
+            out[unit[start]] = tuple(points[start:k])
+            start = k
+    return out
 
 
 def _place_lonlat(layer_index: object, metric_crs: str, lon: list[float],

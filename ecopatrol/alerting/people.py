@@ -26,6 +26,7 @@ from alerts.squads import (
     squad_status,
 )
 from ecopatrol import audit
+from ecopatrol.store import fixes_repo
 from ecopatrol.store.alerts_schema import (
     personnel,
     squad_duty_windows,
@@ -33,7 +34,7 @@ from ecopatrol.store.alerts_schema import (
     squad_shifts,
     squads,
 )
-from ecopatrol.store.schema import fixes, units
+from ecopatrol.store.schema import units
 from geo.placement import to_metric
 
 LonLatFix = tuple[int, float, float]  # (t_ms, lon, lat)
@@ -221,17 +222,8 @@ def load_squads(conn: Connection, squad_ids: Iterable[str] | None = None) -> lis
 
 def last_fixes(conn: Connection, unit_ids: Iterable[str], *, until_ms: int | None = None
                ) -> dict[str, LonLatFix]:
-    """The newest non-outlier fix of each unit (at or before ``until_ms``): one indexed lookup each."""
-    out: dict[str, LonLatFix] = {}
-    for unit_id in dict.fromkeys(unit_ids):
-        query = (select(fixes.c.time_ms, fixes.c.lon, fixes.c.lat)
-                 .where(fixes.c.unit_id == unit_id, fixes.c.outlier.is_(False)))
-        if until_ms is not None:
-            query = query.where(fixes.c.time_ms <= until_ms)
-        row = conn.execute(query.order_by(fixes.c.time_ms.desc()).limit(1)).first()
-        if row is not None:
-            out[unit_id] = (int(row.time_ms), float(row.lon), float(row.lat))
-    return out
+    """The newest non-outlier fix of each unit (at or before ``until_ms``), in one query."""
+    return fixes_repo.latest_fixes(conn, list(unit_ids), until_ms=until_ms)
 
 
 def squad_position(record: SquadRecord,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -133,12 +134,16 @@ def start_scheduler(runtime: Runtime, *, tick_s: float | None = None, lock_retry
     """Start the jobs of the runtime's rules; returns a handle with ``.shutdown()``."""
     cfg = service.alerting_config(runtime)
     lock = LeaderLock(runtime.store)
+    # The rules and the escalation tick take turns on one thread: run together, they would share the
+    # interpreter three ways with the report pipeline and the fix uploads, and stall both at once.
+    # The leader lock has a thread of its own, so leadership is never kept waiting behind a rule.
     scheduler = BackgroundScheduler(timezone=cfg.timezone, job_defaults={
-        "coalesce": True, "max_instances": 1, "misfire_grace_time": 60})
+        "coalesce": True, "max_instances": 1, "misfire_grace_time": 60},
+        executors={"default": ThreadPoolExecutor(1), "leader": ThreadPoolExecutor(1)})
     handle = SchedulerHandle(scheduler, lock)
     lock.try_acquire()
     scheduler.add_job(lock.try_acquire, IntervalTrigger(seconds=lock_retry_s or cfg.lock_retry_s),
-                      id="leader-lock", name="take the scheduler lock when free")
+                      id="leader-lock", name="take the scheduler lock when free", executor="leader")
     first = datetime.now(scheduler.timezone) + timedelta(seconds=first_run_delay_s)
     for rule in cfg.scheduled_rules:
         schedule = cfg.schedule_of(rule)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -63,6 +64,40 @@ UNION ALL
 SELECT f.unit_id, f.time_ms, f.lon, f.lat, f.mode, f.outlier FROM r CROSS JOIN fixes f
  WHERE f.unit_id = r.u AND f.time_ms = (SELECT min(g.time_ms) FROM fixes g
                                         WHERE g.unit_id = r.u AND g.time_ms > r.b AND g.time_ms <= r.hi)"""
+
+
+def latest_fixes(conn: Connection, unit_ids: Sequence[str], *, until_ms: int | None = None
+                 ) -> dict[str, tuple[int, float, float]]:
+    """Each unit's newest non-outlier fix at or before ``until_ms``: (time_ms, lon, lat). One query
+    for all units; each unit is a backward walk of its primary key that stops at the first fix."""
+    until = _FAR_FUTURE_MS if until_ms is None else int(until_ms)
+    out: dict[str, tuple[int, float, float]] = {}
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    postgres = conn.dialect.name == "postgresql"
+    ids = list(dict.fromkeys(str(u) for u in unit_ids))
+    try:
+        for start in range(0, len(ids), _WINDOW_CHUNK):
+            part = ids[start:start + _WINDOW_CHUNK]
+            if postgres:
+                sql = _LATEST_SQL.format(units="SELECT * FROM unnest(%s::text[])", until="%s")
+                params: tuple = (part, until)  # type: ignore[type-arg]
+            else:
+                sql = _LATEST_SQL.format(units="VALUES " + ", ".join(["(?)"] * len(part)), until="?")
+                params = (*part, until)
+            cursor.execute(sql, params)
+            for unit_id, time_ms, lon, lat in cursor.fetchall():
+                out[unit_id] = (int(time_ms), float(lon), float(lat))
+    finally:
+        cursor.close()
+    return out
+
+
+_FAR_FUTURE_MS = 2**62
+_LATEST_SQL = """WITH r(u) AS ({units})
+SELECT f.unit_id, f.time_ms, f.lon, f.lat FROM r CROSS JOIN fixes f
+ WHERE f.unit_id = r.u AND f.time_ms = (SELECT g.time_ms FROM fixes g
+                                        WHERE g.unit_id = r.u AND g.time_ms <= {until} AND NOT g.outlier
+                                        ORDER BY g.time_ms DESC LIMIT 1)"""
 
 
 def insert_fixes(conn: Connection, frame: pd.DataFrame) -> int:
