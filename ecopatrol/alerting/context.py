@@ -7,8 +7,10 @@ whole timeline. New events are stored after the existing ones (``seq_offsets``).
 ``AlertMemory`` keeps the open and recently resolved alerts as the last committed run in this process
 left them, with the alerts' write counter (``repo.generation``) of that commit. The next run reads the
 counter under the pipeline lock: unchanged, nobody else wrote alerts in between and the memory is the
-store's state; moved (another process, a person's action), it loads from the store. Under a flood of
-reports a run then costs what its own reports cost, not what the county's open alerts cost.
+store's state; moved a little (another process's run, a person's action), only the alerts written
+since are read (each row carries the counter of its last write); otherwise everything is loaded.
+Under a flood of reports a run then costs what its own reports cost, not what the county's open
+alerts cost, also with several API processes.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ class Loaded:
     squads: list[SquadRecord]
     stored_events: dict[str, int] = field(default_factory=dict)  # events in memory already stored
     seq_offsets: dict[str, int] = field(default_factory=dict)  # stored events not loaded (seq shift)
-    from_memory: bool = False
+    source: str = "store"  # "memory" | "refreshed" (memory + the alerts written since) | "store"
 
     def open_alert(self, alert_id: str) -> Alert | None:
         return next((a for a in self.ctx.open_alerts.values() if a.id == alert_id), None)
@@ -78,6 +80,11 @@ class StoredAlerts:
     seq_offsets: dict[str, int]
 
 
+#: A memory at most this many writes behind is brought up to date by reading what was written since;
+#: further behind (or ahead: the counter was reset), everything is loaded again.
+MAX_REFRESH_WRITES = 1_000
+
+
 class AlertMemory:
     """The alert state the last committed pipeline run of this process left (thread-safe)."""
 
@@ -87,9 +94,12 @@ class AlertMemory:
 
     def recall(self, generation: int) -> StoredAlerts | None:
         """The state kept, if it is the store's state at ``generation``."""
-        with self._lock:
-            state = self._state
+        state = self.latest()
         return state if state is not None and state.generation == generation else None
+
+    def latest(self) -> StoredAlerts | None:
+        with self._lock:
+            return self._state
 
     def keep(self, state: StoredAlerts) -> None:
         """Keep ``state`` (called after its transaction committed; an older state never replaces a
@@ -112,16 +122,44 @@ def _stored_state(conn: Connection, generation: int, since_ms: int) -> StoredAle
                       {a.id: counts.get(a.id, 0) - len(a.timeline) for a in open_alerts})
 
 
+def _refreshed(conn: Connection, state: StoredAlerts, generation: int) -> StoredAlerts:
+    """``state`` brought to ``generation`` by reading the alerts written since."""
+    opened, resolved = repo.written_since(conn, state.generation, kinds=repo.DECISION_KINDS)
+    counts = repo.stored_event_counts(conn, [a.id for a in opened])
+    changed = {a.id for a in (*opened, *resolved)}
+    open_alerts = {fp: a for fp, a in state.open_alerts.items() if a.id not in changed}
+    stored = {i: n for i, n in state.stored_events.items() if i not in changed}
+    offsets = {i: n for i, n in state.seq_offsets.items() if i not in changed}
+    for alert in opened:
+        open_alerts[alert.fingerprint] = alert
+        stored[alert.id] = len(alert.timeline)
+        offsets[alert.id] = counts.get(alert.id, 0) - len(alert.timeline)
+    newest = dict(state.resolved)
+    for alert in resolved:
+        kept = newest.get(alert.fingerprint)
+        if kept is None or (kept.resolved_ms or 0, kept.id) <= (alert.resolved_ms or 0, alert.id):
+            newest[alert.fingerprint] = alert
+    ordered = dict(sorted(open_alerts.items(), key=lambda item: (item[1].created_ms, item[1].id)))
+    return StoredAlerts(generation, ordered, newest, stored, offsets)
+
+
+def _alerts_at(conn: Connection, memory: AlertMemory | None, generation: int,
+               since_ms: int) -> tuple[StoredAlerts, str]:
+    latest = memory.latest() if memory is not None else None
+    if latest is not None and latest.generation == generation:
+        return latest, "memory"
+    if latest is not None and 0 < generation - latest.generation <= MAX_REFRESH_WRITES:
+        return _refreshed(conn, latest, generation), "refreshed"
+    return _stored_state(conn, generation, since_ms), "store"
+
+
 def load_context(conn: Connection, cfg: AlertingConfig, metric_crs: str, now_ms: int, *,
                  actor: str = "system", memory: AlertMemory | None = None) -> Loaded:
     """The pipeline's context at ``now_ms`` (call under ``repo.lock_alerts``); alerts from ``memory``
-    when it holds the store's current state."""
+    when it holds the store's current state or is a few writes behind it."""
     since = now_ms - lookback_ms(cfg)
     generation = repo.generation(conn)
-    state = memory.recall(generation) if memory is not None else None
-    from_memory = state is not None
-    if state is None:
-        state = _stored_state(conn, generation, since)
+    state, source = _alerts_at(conn, memory, generation, since)
     open_alerts = list(state.open_alerts.values())
     squads = people.load_squads(conn)
     fixes = people.last_fixes(conn, [u for s in squads for u in s.unit_ids], until_ms=now_ms)
@@ -134,7 +172,7 @@ def load_context(conn: Connection, cfg: AlertingConfig, metric_crs: str, now_ms:
         squads=people.squad_statuses(squads, open_alerts, fixes, metric_crs, now_ms),
         routes=cfg.routes, default_route=cfg.default_route, escalation_policies=cfg.policies,
         tie_m=cfg.tie_m, actor=actor)
-    return Loaded(ctx, squads, dict(state.stored_events), dict(state.seq_offsets), from_memory=from_memory)
+    return Loaded(ctx, squads, dict(state.stored_events), dict(state.seq_offsets), source=source)
 
 
 def state_after(loaded: Loaded, generation: int) -> StoredAlerts:

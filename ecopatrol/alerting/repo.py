@@ -28,9 +28,10 @@ from ecopatrol.store.alerts_schema import (
     silences,
 )
 
-_NOT_ALERT_FIELDS = ("overdue", "next_check_ms")
+_NOT_ALERT_FIELDS = ("overdue", "next_check_ms", "generation")
 _ALERT_FIELDS = [c.name for c in alerts.columns if c.name not in _NOT_ALERT_FIELDS]
-_UPDATABLE = [c for c in _ALERT_FIELDS if c not in ("id", "created_ms")] + ["overdue", "next_check_ms"]
+_UPDATABLE = [c for c in _ALERT_FIELDS if c not in ("id", "created_ms")] + ["overdue", "next_check_ms",
+                                                                          "generation"]
 Policies = Mapping[str, EscalationPolicy]
 #: The timeline events pipeline decisions read (last assignment attempt, overdue codes recorded): the
 #: pipeline's context loads only these; ``seq_offsets`` then place new events after the stored ones.
@@ -48,26 +49,27 @@ def generation(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(alert_generation.c.n), 0))).scalar_one())
 
 
-def _bump_generation(conn: Connection) -> None:
-    """Called under ``lock_alerts``. The row may be gone from an emptied database: it comes back at a
-    random count, so a process's memory from before never matches it by chance."""
+def _bump_generation(conn: Connection) -> int:
+    """Move the counter on (under ``lock_alerts``); its new value. The row may be gone from an emptied
+    database: it comes back at a random count, so a process's memory from before never matches it."""
     moved = conn.execute(update(alert_generation).where(alert_generation.c.id == 1)
                          .values(n=alert_generation.c.n + 1))
     if moved.rowcount == 0:
         conn.execute(insert(alert_generation).values(id=1, n=secrets.randbits(53)))
+    return generation(conn)
 
 
 # ---------------------------------------------------------------------------------------- writing
 
 
-def alert_row(alert: Alert, policies: Policies, now_ms: int) -> dict[str, Any]:
+def alert_row(alert: Alert, policies: Policies, now_ms: int, generation: int | None = None) -> dict[str, Any]:
     d = alert.to_dict()
     row = {k: d[k] for k in _ALERT_FIELDS if k in d}
     policy = policy_for(alert, policies)
     code = overdue(alert, policy, now_ms)
     row.update(evidence=alert.evidence.to_dict(), labels=dict(alert.labels),
                declined_squads=list(alert.declined_squads), overdue=code.value if code else None,
-               next_check_ms=next_check_ms(alert, policy, now_ms))
+               next_check_ms=next_check_ms(alert, policy, now_ms), generation=generation)
     return row
 
 
@@ -102,14 +104,19 @@ def persist(conn: Connection, result: PipelineResult, *, stored_events: Mapping[
 def save_alerts(conn: Connection, *, created: Sequence[Alert] = (), updated: Sequence[Alert] = (),
                 stored_events: Mapping[str, int], policies: Policies, now_ms: int,
                 seq_offsets: Mapping[str, int] | None = None) -> None:
-    created_rows = [alert_row(a, policies, now_ms) for a in created]
+    """Insert ``created``, rewrite ``updated`` and append their new events; the rows carry the write
+    counter this transaction moved on to."""
+    if not created and not updated:
+        return
+    generation_now = _bump_generation(conn)
+    created_rows = [alert_row(a, policies, now_ms, generation_now) for a in created]
     if created_rows:
         conn.execute(insert(alerts), created_rows)
     before = audit.alert_states(conn, [a.id for a in updated])  # the evidence trail's "before"
     rows = []
     if updated:
         for a in updated:
-            row = alert_row(a, policies, now_ms)
+            row = alert_row(a, policies, now_ms, generation_now)
             rows.append({"b_id": a.id, **{k: row[k] for k in _UPDATABLE}})
         stmt = update(alerts).where(alerts.c.id == bindparam("b_id")).values(
             {k: bindparam(k) for k in _UPDATABLE})
@@ -122,8 +129,6 @@ def save_alerts(conn: Connection, *, created: Sequence[Alert] = (), updated: Seq
         conn.execute(insert(alert_events), events)
     audit.alerts_saved(conn, created=created_rows, updated={r["b_id"]: r for r in rows},
                        before=before, events=events, at_ms=now_ms)
-    if created or updated:
-        _bump_generation(conn)
 
 
 def queue_notifications(conn: Connection, notifications: Sequence[Notification]) -> None:
@@ -179,6 +184,17 @@ def open_alerts(conn: Connection, *, with_timeline: bool = True,
     rows = conn.execute(select(alerts).where(alerts.c.state != AlertState.resolved.value)
                         .order_by(alerts.c.created_ms, alerts.c.id)).fetchall()
     return _with_timelines(conn, rows, kinds) if with_timeline else [_alert(r) for r in rows]
+
+
+def written_since(conn: Connection, generation_before: int,
+                  kinds: Collection[TimelineKind] | None = None) -> tuple[list[Alert], list[Alert]]:
+    """The alerts written after the counter stood at ``generation_before``: (open ones with their
+    timelines, only events of ``kinds`` if given; resolved ones without)."""
+    rows = conn.execute(select(alerts).where(alerts.c.generation > generation_before)
+                        .order_by(alerts.c.created_ms, alerts.c.id)).fetchall()
+    open_rows = [r for r in rows if r.state != AlertState.resolved.value]
+    return (_with_timelines(conn, open_rows, kinds),
+            [_alert(r) for r in rows if r.state == AlertState.resolved.value])
 
 
 def recent_resolved(conn: Connection, since_ms: int) -> dict[str, Alert]:

@@ -41,13 +41,13 @@ def mark_alerted(conn: Connection, report_ids: Sequence[int], now_ms: int) -> No
 class ReportAlertWorker:
     """One thread draining report ids through ``handle`` (``on_reports_committed``) in commit order;
     the ids that queued up while it worked are handled together. After a burst (a run of several
-    reports) it rests 1.5 times as long as the run took, at most ``max_rest_s``: a run costs about the
-    same for one report as for ten (it loads the open alerts), so under a flood of reports the rules
-    take at most about 40 % of the interpreter and the reports' own requests keep the rest. A lone
-    report is handled at once."""
+    reports) it rests 1.5 times as long as the run took, at most ``max_rest_s`` (0.1 s): part of a
+    run's cost is the same for one report as for ten, so under a flood of reports the rules take at
+    most about 40 % of the interpreter and the reports' own requests keep the rest. A lone report is
+    handled at once."""
 
     def __init__(self, runtime: Runtime, handle: Callable[[list[int]], object], *,
-                 max_batch: int = 200, max_rest_s: float = 0.3) -> None:
+                 max_batch: int = 200, max_rest_s: float = 0.1) -> None:
         self.runtime = runtime
         self._handle = handle
         self.max_batch = max_batch

@@ -114,7 +114,9 @@ alerts = Table(
     Column("muted_by", Json),  # {"reason", "by"} or null
     Column("overdue", String(8)),  # yellow | red as of the last write (the API computes it live)
     Column("next_check_ms", BigInteger),  # when escalation or the overdue code changes next
+    Column("generation", BigInteger),  # migration 0009: alert_generation.n of the alert's last write
     Index("ix_alerts_state_created", "state", "created_ms"),
+    Index("ix_alerts_generation", "generation"),
     Index("ix_alerts_squad_state", "squad_id", "state"),
     Index("ix_alerts_fingerprint", "fingerprint"),
     Index("uq_alerts_open_fingerprint", "fingerprint", unique=True,

@@ -1,9 +1,11 @@
 """The pipeline's memory of the open alerts (``context.AlertMemory``): after every committed run it
 holds exactly what a fresh load from the store would give; a write it did not make (a person's action,
-another process) makes it step aside until the next run has loaded the store again."""
+another process) makes the next run read the alerts written since (or everything, when the memory is
+far behind)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -84,15 +86,43 @@ def test_a_persons_action_makes_the_memory_step_aside(night: Field) -> None:
 
 
 def test_another_processs_run_is_seen_by_the_next_run_here(night: Field) -> None:
+    night.report("firearm")
     night.report("snare", spot=IN_FOREST)
     here = night.runtime
     there = Runtime(settings=here.settings, store=here.store, clock=here.clock)  # a second process
-    (alert,) = night.alerts()
+    (alert,) = night.alerts(rule="hunting-report")
+    (firearm,) = [a for a in night.alerts() if a["rule"].startswith("firearm")]
+    resolved = service.act(there, firearm["id"], "resolve", "test", outcome="not_found")
     declined = service.decline(there, alert["id"], alert["squad"]["id"], "busy_other_incident", "test")
     assert declined.squad_id != alert["squad"]["id"]
     assert service.alert_memory(here).recall(_generation(here)) is None  # here's memory is behind
+    cfg, crs = service.alerting_config(here), here.settings.deployment.metric_crs
+    with here.store.read() as conn:  # it is brought up to date with the one alert written since
+        loaded = context.load_context(conn, cfg, crs, here.now_ms(), memory=service.alert_memory(here))
+    assert loaded.source == "refreshed"
+    fresh = _fresh(here)
+    assert list(loaded.ctx.open_alerts) == list(fresh.open_alerts)  # the resolved one is gone
+    assert loaded.ctx.open_alerts == fresh.open_alerts
+    assert loaded.ctx.resolved_alerts[resolved.fingerprint].id == firearm["id"]
+    assert (loaded.stored_events, loaded.seq_offsets) == (fresh.stored_events, fresh.seq_offsets)
     night.advance_to(here.now_ms() + MIN_MS)
     service.escalation_tick(here)
     assert_memory_is_the_store(here)
     (kept,) = service.alert_memory(here).recall(_generation(here)).open_alerts.values()
     assert kept.squad_id == declined.squad_id and kept.declined_squads == declined.declined_squads
+    assert service.alert_memory(here).latest().resolved[resolved.fingerprint].id == firearm["id"]
+
+
+def test_a_memory_far_behind_or_ahead_is_not_refreshed_but_reloaded(night: Field) -> None:
+    night.report("firearm")
+    memory = service.alert_memory(night.runtime)
+    kept = memory.recall(_generation(night.runtime))
+    assert kept is not None
+    cfg, crs = service.alerting_config(night.runtime), night.runtime.settings.deployment.metric_crs
+    for shift in (context.MAX_REFRESH_WRITES + 1, -1):
+        memory.forget()
+        memory.keep(dataclasses.replace(kept, generation=kept.generation - shift, open_alerts={}))
+        with night.runtime.store.read() as conn:
+            loaded = context.load_context(conn, cfg, crs, night.runtime.now_ms(), memory=memory)
+        assert loaded.source == "store"
+        assert loaded.ctx.open_alerts == _fresh(night.runtime).open_alerts
