@@ -3,7 +3,8 @@
 A report commits with ``alerted_ms`` NULL and the request answers at once; ``ReportAlertWorker`` (one
 thread per process, started with the app) then runs the report rules and sets ``alerted_ms`` in the
 same transaction as the alerts they raise. A report whose process died in between is still NULL and
-is picked up when the next worker starts. Running a report twice (two processes, a restart) raises
+is picked up when the next worker starts; a run that fails (the database restarting) is tried again
+after a pause that doubles up to 30 s. Running a report twice (two processes, a restart) raises
 nothing twice: the pipeline's dedupe stage keeps one alert per fingerprint.
 """
 
@@ -23,6 +24,8 @@ from ecopatrol.store.reports_schema import reports
 log = logging.getLogger("ecopatrol.alerting")
 _STOP = object()
 REST_PER_WORK = 1.5
+RETRY_FIRST_S = 0.5
+RETRY_MAX_S = 30.0
 
 
 def pending_reports(conn: Connection, *, limit: int = 10_000) -> list[int]:
@@ -54,6 +57,7 @@ class ReportAlertWorker:
         self.max_rest_s = max_rest_s
         self._queue: queue.Queue[object] = queue.Queue()
         self._thread: threading.Thread | None = None
+        self._failures = 0  # runs failed in a row
 
     @property
     def running(self) -> bool:
@@ -105,11 +109,25 @@ class ReportAlertWorker:
                 started = time.monotonic()
                 try:
                     self._handle(batch)
-                except Exception:  # the reports are durable and still pending: the next start retries
+                    self._failures = 0
+                except Exception:  # the reports are durable and still pending: try them again later
                     log.exception("report rules failed for reports %s", batch)
+                    self._retry_later(batch)
                 if len(batch) > 1 and item is None:  # a burst: rest, so the next run takes more at once
                     time.sleep(min(self.max_rest_s, REST_PER_WORK * (time.monotonic() - started)))
             if item is _STOP:
                 return
             if isinstance(item, threading.Event):
                 item.set()
+
+    def _retry_later(self, batch: list[int]) -> None:
+        self._failures += 1
+        delay = min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(self._failures - 1, 10))
+
+        def again() -> None:
+            for report_id in batch:
+                self._queue.put(report_id)
+
+        timer = threading.Timer(delay, again)
+        timer.daemon = True
+        timer.start()

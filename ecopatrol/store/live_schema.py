@@ -43,6 +43,7 @@ delivery_attempts = Table(
     Column("error", Text),
     Column("outcome", String(16), nullable=False),  # delivered | retry | dead | skipped
     Index("ix_delivery_attempts_alert", "alert_id", "id"),
+    Index("ix_delivery_attempts_outbox", "outbox_id", "id"),  # migration 0010
     sqlite_autoincrement=True,
 )
 

@@ -148,3 +148,24 @@ def test_after_a_burst_the_worker_rests_and_the_next_reports_are_run_together(ru
         worker.stop()
     assert [ids for ids, _, _ in runs] == [[1], [2, 3], [4, 5, 6]]
     assert runs[2][1] - runs[1][2] >= 0.25  # rested about 1.5 × 0.2 s
+
+
+def test_a_failed_run_is_tried_again_after_a_pause(runtime: Runtime) -> None:
+    calls: list[tuple[list[int], float]] = []
+
+    def handle(ids: list[int]) -> None:
+        calls.append((ids, time.monotonic()))
+        if len(calls) == 1:
+            raise RuntimeError("the database is restarting")
+
+    worker = ReportAlertWorker(runtime, handle)
+    worker.start()
+    try:
+        worker.submit(7)
+        deadline = time.monotonic() + 10
+        while len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+    assert [ids for ids, _ in calls] == [[7], [7]]
+    assert calls[1][1] - calls[0][1] >= 0.4  # after the first pause (0.5 s)
