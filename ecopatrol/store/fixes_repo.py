@@ -106,7 +106,7 @@ def insert_fixes(conn: Connection, frame: pd.DataFrame) -> int:
         return 0
     frame = frame[STORED_COLUMNS]
     if conn.dialect.name == "postgresql":
-        return _copy_postgres(conn, frame)
+        return _insert_postgres(conn, frame)
     return _executemany_sqlite(conn, frame)
 
 
@@ -163,8 +163,40 @@ def _rows(frame: pd.DataFrame, names: list[str]) -> list[tuple]:
     return list(zip(*cols, strict=True))
 
 
+#: Batches up to this many rows go in as one INSERT of arrays; larger ones (file imports) by COPY.
+_ARRAY_INSERT_ROWS = 10_000
+
+
+def _insert_postgres(conn: Connection, frame: pd.DataFrame) -> int:
+    """One ``INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING`` (an upload's batch: no
+    temporary table, no DDL), or COPY for large batches."""
+    if len(frame) > _ARRAY_INSERT_ROWS:
+        return _copy_postgres(conn, frame)
+    arrays = []
+    for name in STORED_COLUMNS:
+        col = frame[name]
+        values = col.astype(object).where(col.notna(), None).tolist()
+        arrays.append(values)
+    cols = ",".join(STORED_COLUMNS)
+    casts = ", ".join(f"%s::{_PG_ARRAY_TYPES[n]}[]" for n in STORED_COLUMNS)
+    raw = conn.connection.driver_connection  # psycopg connection
+    with raw.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(f"INSERT INTO fixes ({cols}) SELECT * FROM unnest({casts}) "
+                    "ON CONFLICT (unit_id, time_ms) DO NOTHING", arrays)
+        return int(cur.rowcount)
+
+
+def _pg_type(column: object) -> str:
+    kind = type(column.type).__name__  # type: ignore[attr-defined]
+    return {"BigInteger": "bigint", "Float": "float8", "Boolean": "boolean"}.get(kind, "text")
+
+
+_PG_ARRAY_TYPES = {c.name: _pg_type(c) for c in fixes.columns}
+
+
 def _copy_postgres(conn: Connection, frame: pd.DataFrame) -> int:
-    """COPY through a temporary table, then one INSERT … ON CONFLICT DO NOTHING."""
+    """COPY through a temporary table (made once per connection, emptied after use), then one
+    INSERT … ON CONFLICT DO NOTHING."""
     buf = io.StringIO()
     out = frame.copy()
     out["outlier"] = out["outlier"].map({True: "t", False: "f"})
@@ -172,15 +204,14 @@ def _copy_postgres(conn: Connection, frame: pd.DataFrame) -> int:
     cols = ",".join(STORED_COLUMNS)
     raw = conn.connection.driver_connection  # psycopg connection
     with raw.cursor() as cur:  # type: ignore[union-attr]
-        cur.execute("CREATE TEMP TABLE IF NOT EXISTS fixes_in (LIKE fixes INCLUDING DEFAULTS) "
-                    "ON COMMIT DELETE ROWS")
-        cur.execute("ALTER TABLE fixes_in DROP COLUMN IF EXISTS geom, DROP COLUMN IF EXISTS fix_time")
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS fixes_in ON COMMIT DELETE ROWS AS "
+                    f"SELECT {cols} FROM fixes WITH NO DATA")
         with cur.copy(f"COPY fixes_in ({cols}) FROM STDIN") as copy:
             copy.write(buf.getvalue())
         cur.execute(f"INSERT INTO fixes ({cols}) SELECT {cols} FROM fixes_in "
                     "ON CONFLICT (unit_id, time_ms) DO NOTHING")
         count = cur.rowcount
-        cur.execute("TRUNCATE fixes_in")
+        cur.execute("DELETE FROM fixes_in")
     return int(count)
 
 

@@ -122,3 +122,24 @@ def test_values_written_into_the_insert_statement_come_back_exactly(county: Runt
                             .order_by(fixes_table.c.time_ms)).fetchall()
     assert {r.source for r in rows} == {source}
     assert [r.accuracy_m for r in rows][:11] == [7.5] * 10 + [None]
+
+
+@pytest.mark.parametrize("array_rows", [10_000, 0])
+def test_both_postgresql_insert_paths_store_the_same_rows(county: Runtime, array_rows: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL takes an upload's batch as one INSERT of arrays and a large file by COPY (here
+    forced with a limit of 0): the same rows come back, NULLs and text intact, resends ignored."""
+    from ecopatrol.store import fixes_repo
+
+    monkeypatch.setattr(fixes_repo, "_ARRAY_INSERT_ROWS", array_rows)
+    batch = _drive(county, "car-1").iloc[:30].assign(source="车载'x")
+    batch.loc[batch.index[:10], "accuracy_m"] = 7.5
+    for _ in range(2):
+        ingest_fixes(county, batch)
+    with county.store.read() as conn:
+        rows = conn.execute(sa.select(fixes_table).order_by(fixes_table.c.time_ms)).fetchall()
+    assert len(rows) == 30
+    assert [r.time_ms for r in rows] == sorted(batch["time_ms"].tolist())
+    assert [r.accuracy_m for r in rows][:11] == [7.5] * 10 + [None]
+    assert {r.source for r in rows} == {"车载'x"} and not any(r.outlier for r in rows)
+    assert all(r.reach_id is not None for r in rows[:5]) and all(r.battery_pct is None for r in rows)
