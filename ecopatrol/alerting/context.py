@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from alerts.model import Alert
 from alerts.pipeline import PipelineContext, PipelineResult
+from alerts.silence import Silence
 from ecopatrol.alerting import people, repo
 from ecopatrol.alerting.facts import HOUR_MS
 from ecopatrol.alerting.people import SquadRecord
@@ -46,15 +47,35 @@ class Loaded:
     stored_events: dict[str, int] = field(default_factory=dict)  # events in memory already stored
     seq_offsets: dict[str, int] = field(default_factory=dict)  # stored events not loaded (seq shift)
     source: str = "store"  # "memory" | "refreshed" (memory + the alerts written since) | "store"
+    generation: int = 0  # the alerts' write counter the context is at
 
     def open_alert(self, alert_id: str) -> Alert | None:
         return next((a for a in self.ctx.open_alerts.values() if a.id == alert_id), None)
 
-    def persisted(self, result: PipelineResult) -> None:
-        """Note that ``result`` was written (for a second pipeline run in the same transaction)."""
+    def persisted(self, result: PipelineResult, generation: int | None = None) -> None:
+        """Note that ``result`` was written (moving the counter to ``generation``, if it wrote
+        alerts), for a second pipeline run in the same transaction and for the memory."""
         for alert in result.alerts:
             self.stored_events[alert.id] = len(alert.timeline)
         self.ctx = self.ctx.with_result(result)
+        if generation is not None:
+            self.generation = generation
+
+
+@dataclass(frozen=True)
+class Surroundings:
+    """What a run reads besides the alerts: squads with their phones' last positions, live silences.
+    None of it is guarded by the alerts lock, so it is read before the lock is taken."""
+
+    squads: list[SquadRecord]
+    fixes: dict[str, tuple[int, float, float]]
+    silences: list[Silence]
+
+
+def load_surroundings(conn: Connection, now_ms: int) -> Surroundings:
+    squads = people.load_squads(conn)
+    fixes = people.last_fixes(conn, [u for s in squads for u in s.unit_ids], until_ms=now_ms)
+    return Surroundings(squads, fixes, repo.list_silences(conn, live_at_ms=now_ms))
 
 
 def lookback_ms(cfg: AlertingConfig) -> int:
@@ -154,30 +175,32 @@ def _alerts_at(conn: Connection, memory: AlertMemory | None, generation: int,
 
 
 def load_context(conn: Connection, cfg: AlertingConfig, metric_crs: str, now_ms: int, *,
-                 actor: str = "system", memory: AlertMemory | None = None) -> Loaded:
+                 actor: str = "system", memory: AlertMemory | None = None,
+                 around: Surroundings | None = None) -> Loaded:
     """The pipeline's context at ``now_ms`` (call under ``repo.lock_alerts``); alerts from ``memory``
-    when it holds the store's current state or is a few writes behind it."""
+    when it holds the store's current state or is a few writes behind it; squads, positions and
+    silences from ``around`` when given (read before the lock), else read here."""
     since = now_ms - lookback_ms(cfg)
+    around = around or load_surroundings(conn, now_ms)
     generation = repo.generation(conn)
     state, source = _alerts_at(conn, memory, generation, since)
     open_alerts = list(state.open_alerts.values())
-    squads = people.load_squads(conn)
-    fixes = people.last_fixes(conn, [u for s in squads for u in s.unit_ids], until_ms=now_ms)
     ctx = PipelineContext(
         now_ms=now_ms, new_id=new_id,
         open_alerts=dict(state.open_alerts),
         resolved_alerts={fp: a for fp, a in state.resolved.items() if (a.resolved_ms or 0) >= since},
-        silences=repo.list_silences(conn, live_at_ms=now_ms),
+        silences=around.silences,
         inhibit_rules=cfg.inhibit_rules,
-        squads=people.squad_statuses(squads, open_alerts, fixes, metric_crs, now_ms),
+        squads=people.squad_statuses(around.squads, open_alerts, around.fixes, metric_crs, now_ms),
         routes=cfg.routes, default_route=cfg.default_route, escalation_policies=cfg.policies,
         tie_m=cfg.tie_m, actor=actor)
-    return Loaded(ctx, squads, dict(state.stored_events), dict(state.seq_offsets), source=source)
+    return Loaded(ctx, around.squads, dict(state.stored_events), dict(state.seq_offsets), source=source,
+                  generation=generation)
 
 
-def state_after(loaded: Loaded, generation: int) -> StoredAlerts:
-    """What the store holds after ``loaded``'s results were persisted (at ``generation``), in the
-    form a fresh load has: open alerts oldest first with their decision events only."""
+def state_after(loaded: Loaded) -> StoredAlerts:
+    """What the store holds after ``loaded``'s results were persisted, in the form a fresh load has:
+    open alerts oldest first with their decision events only."""
     open_alerts = sorted(loaded.ctx.open_alerts.values(), key=lambda a: (a.created_ms, a.id))
     kept: dict[str, Alert] = {}
     stored: dict[str, int] = {}
@@ -190,4 +213,4 @@ def state_after(loaded: Loaded, generation: int) -> StoredAlerts:
         kept[alert.fingerprint] = alert
         stored[alert.id] = len(alert.timeline)
         offsets[alert.id] = total - len(alert.timeline)
-    return StoredAlerts(generation, kept, dict(loaded.ctx.resolved_alerts), stored, offsets)
+    return StoredAlerts(loaded.generation, kept, dict(loaded.ctx.resolved_alerts), stored, offsets)

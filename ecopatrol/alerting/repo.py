@@ -53,10 +53,11 @@ def _bump_generation(conn: Connection) -> int:
     """Move the counter on (under ``lock_alerts``); its new value. The row may be gone from an emptied
     database: it comes back at a random count, so a process's memory from before never matches it."""
     moved = conn.execute(update(alert_generation).where(alert_generation.c.id == 1)
-                         .values(n=alert_generation.c.n + 1))
-    if moved.rowcount == 0:
-        conn.execute(insert(alert_generation).values(id=1, n=secrets.randbits(53)))
-    return generation(conn)
+                         .values(n=alert_generation.c.n + 1).returning(alert_generation.c.n)).scalar()
+    if moved is None:
+        moved = secrets.randbits(53)
+        conn.execute(insert(alert_generation).values(id=1, n=moved))
+    return int(moved)
 
 
 # ---------------------------------------------------------------------------------------- writing
@@ -91,23 +92,25 @@ def stored_event_counts(conn: Connection, alert_ids: Iterable[str]) -> dict[str,
 
 
 def persist(conn: Connection, result: PipelineResult, *, stored_events: Mapping[str, int], policies: Policies,
-            now_ms: int, seq_offsets: Mapping[str, int] | None = None) -> None:
+            now_ms: int, seq_offsets: Mapping[str, int] | None = None) -> int | None:
     """Insert the created alerts, rewrite the updated ones, append new events, queue notifications.
-    ``stored_events``: how many events of each alert's timeline in memory are stored already."""
+    ``stored_events``: how many events of each alert's timeline in memory are stored already. Returns
+    the write counter it moved the alerts to (None: no alert written)."""
     unknown = [a.id for a in result.updated if a.id not in stored_events]
     counts = {**stored_events, **stored_event_counts(conn, unknown)}
-    save_alerts(conn, created=result.created, updated=result.updated, stored_events=counts,
-                policies=policies, now_ms=now_ms, seq_offsets=seq_offsets)
+    written = save_alerts(conn, created=result.created, updated=result.updated, stored_events=counts,
+                          policies=policies, now_ms=now_ms, seq_offsets=seq_offsets)
     queue_notifications(conn, result.notifications)
+    return written
 
 
 def save_alerts(conn: Connection, *, created: Sequence[Alert] = (), updated: Sequence[Alert] = (),
                 stored_events: Mapping[str, int], policies: Policies, now_ms: int,
-                seq_offsets: Mapping[str, int] | None = None) -> None:
+                seq_offsets: Mapping[str, int] | None = None) -> int | None:
     """Insert ``created``, rewrite ``updated`` and append their new events; the rows carry the write
-    counter this transaction moved on to."""
+    counter this transaction moved on to, which is returned (None: nothing to write)."""
     if not created and not updated:
-        return
+        return None
     generation_now = _bump_generation(conn)
     created_rows = [alert_row(a, policies, now_ms, generation_now) for a in created]
     if created_rows:
@@ -129,6 +132,7 @@ def save_alerts(conn: Connection, *, created: Sequence[Alert] = (), updated: Seq
         conn.execute(insert(alert_events), events)
     audit.alerts_saved(conn, created=created_rows, updated={r["b_id"]: r for r in rows},
                        before=before, events=events, at_ms=now_ms)
+    return generation_now
 
 
 def queue_notifications(conn: Connection, notifications: Sequence[Notification]) -> None:

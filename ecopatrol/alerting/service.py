@@ -28,7 +28,7 @@ from alerts.reasons import DeclineReason
 from alerts.rules import Rule, evaluate_report_committed, evaluate_rules
 from alerts.silence import Silence
 from ecopatrol.alerting import facts, people, repo, report_queue
-from ecopatrol.alerting.context import AlertMemory, load_context, new_id, state_after
+from ecopatrol.alerting.context import AlertMemory, load_context, load_surroundings, new_id, state_after
 from ecopatrol.alerting.settings import AlertingConfig, load_alerting
 from ecopatrol.runtime import Runtime
 
@@ -107,24 +107,26 @@ def _run(runtime: Runtime, steps: Sequence[Callable[[PipelineContext], PipelineR
          actor: str = "system", now_ms: int | None = None,
          alerted: Sequence[int] = ()) -> list[PipelineResult]:
     """Load the context, run each step on it and persist its result, all in one locked transaction
-    (which also marks the ``alerted`` reports as evaluated). Once committed, the alerts as the run
-    left them are remembered for the next run."""
+    (which also marks the ``alerted`` reports as evaluated); squads, positions and silences are read
+    just before, outside the lock. Once committed, the alerts as the run left them are remembered
+    for the next run."""
     cfg = alerting_config(runtime)
     memory = alert_memory(runtime)
     now = runtime.now_ms() if now_ms is None else now_ms
     results = []
+    with runtime.store.read() as conn:  # squads, positions, silences: not guarded by the alerts lock
+        around = load_surroundings(conn, now)
     with runtime.store.write() as conn:
         repo.lock_alerts(conn)
         report_queue.mark_alerted(conn, alerted, now)
-        loaded = load_context(conn, cfg, _crs(runtime), now, actor=actor, memory=memory)
+        loaded = load_context(conn, cfg, _crs(runtime), now, actor=actor, memory=memory, around=around)
         for step in steps:
             result = step(loaded.ctx)
-            repo.persist(conn, result, stored_events=loaded.stored_events, policies=cfg.policies, now_ms=now,
-                         seq_offsets=loaded.seq_offsets)
-            loaded.persisted(result)
+            written = repo.persist(conn, result, stored_events=loaded.stored_events, policies=cfg.policies,
+                                   now_ms=now, seq_offsets=loaded.seq_offsets)
+            loaded.persisted(result, written)
             results.append(result)
-        after = state_after(loaded, repo.generation(conn))
-    memory.keep(after)
+    memory.keep(state_after(loaded))
     _after_commit(runtime, [a for r in results for a in r.alerts])
     return results
 
