@@ -8,7 +8,7 @@
 
 Every pipeline run loads its context and persists its result in ONE transaction, under a lock (the
 SQLite write lock; a PostgreSQL advisory lock across processes), so two runs never create the same
-alert twice. After the commit each changed alert is published as ``alert.changed`` and the linked
+alert twice. After the commit the changed alerts are published together as ``alerts.changed`` and the linked
 reports are moved on (triaged, assigned, on scene, resolved) through the report service.
 """
 
@@ -135,8 +135,9 @@ def _after_commit(runtime: Runtime, changed: Iterable[Alert]) -> None:
     latest: dict[str, Alert] = {}
     for alert in changed:
         latest[alert.id] = alert
-    for alert in latest.values():
-        runtime.events.publish("alert.changed", {"alert_id": alert.id, "squad_id": alert.squad_id})
+    if latest:
+        runtime.events.publish("alerts.changed", {"changes": [
+            {"alert_id": alert.id, "squad_id": alert.squad_id} for alert in latest.values()]})
     if alerting_config(runtime).move_reports:
         sync_reports(runtime, latest.values())
 

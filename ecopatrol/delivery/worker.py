@@ -6,7 +6,7 @@ One ``httpx.AsyncClient`` is shared. Failures are retried with exponential backo
 (``alerts.channels.next_attempt_ms``) until ``max_attempts``, then the row is ``dead``; a 4xx other
 than 408/425/429 (a refused request: wrong URL, bad signature) is dead at once. State lives in the
 table, so a restart picks up where the last process stopped. The worker wakes at once on
-``alert.changed`` and on a resend, and looks for due rows every ``poll_s`` anyway.
+``alerts.changed`` and on a resend, and looks for due rows every ``poll_s`` anyway.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class DeliveryWorker:
             self._client = httpx.AsyncClient(limits=httpx.Limits(max_connections=None,
                                                                  max_keepalive_connections=32))
         if not self._subscribed:
-            self.runtime.events.subscribe("alert.changed", self._on_event)
+            self.runtime.events.subscribe("alerts.changed", self._on_event)
             self._subscribed = True
         self._task = asyncio.create_task(self._run(), name="delivery-worker")
 

@@ -25,16 +25,35 @@ class Row:
 def append_change(store: Store, alert_id: str, squad_id: str | None, *, now_ms: int) -> list[Row]:
     """Log a change of ``alert_id`` for ``squad_id``, and a ``alert.reassigned`` row for the squad it
     was last shown to when that differs (its phones then drop it). Returns the rows, in id order."""
+    return append_changes(store, [(alert_id, squad_id)], now_ms=now_ms)
+
+
+def append_changes(store: Store, changes: Sequence[tuple[str, str | None]], *, now_ms: int) -> list[Row]:
+    """``append_change`` for several alerts in one transaction (an escalation tick moves dozens)."""
+    if not changes:
+        return []
     with store.write() as conn:
-        previous = last_squad(conn, alert_id)
-        rows = []
-        if previous is not None and previous != squad_id:
-            rows.append(_insert(conn, "alert.reassigned", alert_id, previous, now_ms))
-        rows.append(_insert(conn, "alert.changed", alert_id, squad_id, now_ms))
+        previous = last_squads(conn, [a for a, _ in changes])
+        wanted: list[tuple[str, str, str | None]] = []
+        for alert_id, squad_id in changes:
+            shown_to = previous.get(alert_id)
+            if shown_to is not None and shown_to != squad_id:
+                wanted.append(("alert.reassigned", alert_id, shown_to))
+            wanted.append(("alert.changed", alert_id, squad_id))
+            previous[alert_id] = squad_id
+        ids = conn.execute(insert(live_events).returning(live_events.c.id, sort_by_parameter_order=True),
+                           [{"at_ms": now_ms, "topic": t, "alert_id": a, "squad_id": s}
+                            for t, a, s in wanted]).scalars().all()
+        rows = [Row(int(i), t, a, s, now_ms) for i, (t, a, s) in zip(ids, wanted, strict=True)]
         if conn.dialect.name == "postgresql":  # other processes' hubs hear it when this commits
-            conn.execute(text("SELECT pg_notify(:channel, :ids)"),
-                         {"channel": NOTIFY_CHANNEL, "ids": ",".join(str(r.id) for r in rows)})
+            for start in range(0, len(rows), _IDS_PER_NOTIFY):
+                conn.execute(text("SELECT pg_notify(:channel, :ids)"), {
+                    "channel": NOTIFY_CHANNEL,
+                    "ids": ",".join(str(r.id) for r in rows[start:start + _IDS_PER_NOTIFY])})
     return rows
+
+
+_IDS_PER_NOTIFY = 500  # a NOTIFY payload holds at most 8,000 bytes
 
 
 def by_ids(conn: Connection, ids: Sequence[int]) -> list[Row]:
@@ -46,18 +65,16 @@ def by_ids(conn: Connection, ids: Sequence[int]) -> list[Row]:
     return [Row(int(r.id), r.topic, r.alert_id, r.squad_id, int(r.at_ms)) for r in rows]
 
 
-def _insert(conn: Connection, topic: str, alert_id: str, squad_id: str | None, now_ms: int) -> Row:
-    new_id = conn.execute(insert(live_events).values(at_ms=now_ms, topic=topic, alert_id=alert_id,
-                                                     squad_id=squad_id)
-                          .returning(live_events.c.id)).scalar_one()
-    return Row(int(new_id), topic, alert_id, squad_id, now_ms)
+def last_squads(conn: Connection, alert_ids: Sequence[str]) -> dict[str, str | None]:
+    """The squad each alert's newest ``alert.changed`` row went to (alerts never logged left out)."""
+    ids = sorted(set(alert_ids))
+    newest = (select(func.max(live_events.c.id))
+              .where(live_events.c.alert_id.in_(ids), live_events.c.topic == "alert.changed")
+              .group_by(live_events.c.alert_id))
+    rows = conn.execute(select(live_events.c.alert_id, live_events.c.squad_id)
+                        .where(live_events.c.id.in_(newest.scalar_subquery())))
+    return {r.alert_id: r.squad_id for r in rows}
 
-
-def last_squad(conn: Connection, alert_id: str) -> str | None:
-    """The squad the alert's newest ``alert.changed`` row went to."""
-    return conn.execute(select(live_events.c.squad_id)
-                        .where(live_events.c.alert_id == alert_id, live_events.c.topic == "alert.changed")
-                        .order_by(live_events.c.id.desc()).limit(1)).scalar()
 
 
 def id_range(conn: Connection) -> tuple[int | None, int]:

@@ -1,7 +1,8 @@
 """The Server-Sent-Events hub: alert changes fanned out to squads' phones and commanders.
 
-Every ``alert.changed`` (published by the alerting service, in a worker thread, after its commit) is
-first appended to ``live_events`` — its row id is the SSE event id — and then handed to the event
+Every alert change (``alerts.changed``, published by the alerting service in a worker thread after
+its commit, with every alert the commit changed) is first appended to ``live_events`` in one
+transaction — its row id is the SSE event id — and then handed to the event
 loop with ``loop.call_soon_threadsafe``. One pump task fans events out in id order to the
 subscribers of the alert's squad and to commanders (who see every squad). A reassigned alert also
 gets a row for the squad it left, so that squad's phones drop it.
@@ -92,7 +93,7 @@ class LiveHub:
         self._loop = asyncio.get_running_loop()
         self._incoming = asyncio.Queue()
         if not self._subscribed:  # the bus has no unsubscribe: a stopped hub ignores events
-            self.runtime.events.subscribe("alert.changed", self._on_alert_changed)
+            self.runtime.events.subscribe("alerts.changed", self._on_alerts_changed)
             self._subscribed = True
         self._tasks = [asyncio.create_task(self._pump(), name="live-pump"),
                        asyncio.create_task(self._prune_loop(), name="live-prune")]
@@ -118,19 +119,24 @@ class LiveHub:
 
     # ------------------------------------------------------------------ from the alerting service
 
-    def _on_alert_changed(self, _topic: str, payload: dict[str, Any]) -> None:
+    def _on_alerts_changed(self, _topic: str, payload: dict[str, Any]) -> None:
         """Runs in the publisher's thread, after its commit: persist (also while the hub is stopped,
         so a later replay has it), then hand over to the loop."""
-        self.record(str(payload["alert_id"]), payload.get("squad_id"))
+        self.record_many([(str(c["alert_id"]), c.get("squad_id")) for c in payload["changes"]])
 
     def record(self, alert_id: str, squad_id: str | None) -> list[event_log.Row]:
-        """Append the change to the log and schedule its fan-out (thread-safe; ids in fan-out order)."""
+        """Append one change to the log and schedule its fan-out (thread-safe)."""
+        return self.record_many([(alert_id, squad_id)])
+
+    def record_many(self, changes: Sequence[tuple[str, str | None]]) -> list[event_log.Row]:
+        """Append changes to the log in one transaction and schedule their fan-out (thread-safe; ids
+        in fan-out order)."""
         with self._write_lock:
-            rows = event_log.append_change(self.runtime.store, alert_id,
-                                           None if squad_id is None else str(squad_id),
-                                           now_ms=self.runtime.now_ms())
+            rows = event_log.append_changes(self.runtime.store, [
+                (alert_id, None if squad_id is None else str(squad_id)) for alert_id, squad_id in changes],
+                now_ms=self.runtime.now_ms())
             loop, incoming = self._loop, self._incoming
-            if loop is not None and incoming is not None:
+            if rows and loop is not None and incoming is not None:
                 with contextlib.suppress(RuntimeError):  # the loop closed: the rows wait in the log
                     loop.call_soon_threadsafe(incoming.put_nowait, rows)
         return rows

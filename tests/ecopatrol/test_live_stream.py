@@ -59,6 +59,26 @@ def test_event_ids_increase_and_a_reassignment_tells_the_old_squad(runtime: Runt
         assert len(eventlog.since(conn, 0, None)) == 4  # commanders: everything
 
 
+def test_many_changes_logged_at_once_read_like_one_at_a_time(runtime: Runtime) -> None:
+    eventlog.append_change(runtime.store, "a2", "sq3", now_ms=1)
+    rows = eventlog.append_changes(runtime.store, [("a1", "sq1"), ("a2", "sq1"), ("a3", None), ("a1", "sq2")],
+                                   now_ms=2)
+    assert [(r.topic, r.alert_id, r.squad_id) for r in rows] == [
+        ("alert.changed", "a1", "sq1"),
+        ("alert.reassigned", "a2", "sq3"), ("alert.changed", "a2", "sq1"),
+        ("alert.changed", "a3", None),
+        ("alert.reassigned", "a1", "sq1"), ("alert.changed", "a1", "sq2")]
+    ids = [r.id for r in rows]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    with runtime.store.read() as conn:  # what was stored is what was returned, id for id
+        stored = eventlog.by_ids(conn, ids)
+        assert [(r.id, r.topic, r.alert_id, r.squad_id) for r in stored] == \
+            [(r.id, r.topic, r.alert_id, r.squad_id) for r in rows]
+        last = eventlog.last_squads(conn, ["a1", "a2", "a3", "never"])
+        assert last == {"a1": "sq2", "a2": "sq1", "a3": None}
+    assert eventlog.append_changes(runtime.store, [], now_ms=3) == []
+
+
 def test_ids_are_never_reused_after_pruning(runtime: Runtime) -> None:
     rows = [eventlog.append_change(runtime.store, f"a{i}", "sq1", now_ms=i)[0] for i in range(5)]
     assert eventlog.prune(runtime.store, before_ms=100) == 4  # the newest row is kept
