@@ -232,10 +232,46 @@ def evaluate(runtime: Runtime, rules: Sequence[Rule]) -> PipelineResult:
     return result
 
 
+#: An escalation tick writes at most this many alerts per transaction: the alerts lock is let go in
+#: between, so a report's run never waits behind a tick that moves a hundred alerts at once.
+TICK_CHUNK = 25
+_MAX_TICK_CHUNKS = 10_000
+
+
 def escalation_tick(runtime: Runtime) -> PipelineResult:
-    """Open alerts through the tick stages: mutes re-checked, unassigned ones retried, escalation."""
-    (result,) = _run(runtime, [run_tick])
-    return result
+    """Open alerts through the tick stages: mutes re-checked, unassigned ones retried, escalation;
+    ``TICK_CHUNK`` changed alerts per transaction, oldest first."""
+    chunks = _TickChunks()
+    done = PipelineResult()
+    for _ in range(_MAX_TICK_CHUNKS):
+        (result,) = _run(runtime, [chunks.step])
+        done = PipelineResult(*(getattr(done, f.name) + getattr(result, f.name)
+                                for f in dataclasses.fields(PipelineResult)))
+        if not chunks.pending:
+            break
+    return done
+
+
+class _TickChunks:
+    """The first step runs the tick over every open alert; when it changes more than
+    ``TICK_CHUNK`` alerts, it keeps only the first of them and leaves the rest ``pending`` for the
+    next steps (each in its own transaction), which run the tick over those alerts only."""
+
+    def __init__(self) -> None:
+        self.pending: list[str] | None = None
+
+    def step(self, ctx: PipelineContext) -> PipelineResult:
+        if self.pending is None:
+            result = run_tick(ctx)
+            changed = [a.id for a in result.alerts]
+            if len(changed) <= TICK_CHUNK:
+                self.pending = []
+                return result
+            chosen, self.pending = changed[:TICK_CHUNK], changed[TICK_CHUNK:]
+        else:
+            chosen, self.pending = self.pending[:TICK_CHUNK], self.pending[TICK_CHUNK:]
+        wanted = set(chosen)
+        return run_tick(ctx, alerts=[a for a in ctx.open_alerts.values() if a.id in wanted])
 
 
 def tick(runtime: Runtime, rule_names: Iterable[str] | None = None) -> TickResult:

@@ -290,3 +290,28 @@ def test_nothing_fires_twice_on_re_tick(night: Field) -> None:
         assert result.created == []
     assert len(night.alerts()) == 1
     assert len(night.outbox()) == outbox_before  # and nobody is told again (no escalation due yet)
+
+
+def test_a_tick_that_moves_many_alerts_writes_them_in_chunks_and_misses_none(
+        night: Field, monkeypatch: pytest.MonkeyPatch) -> None:
+    visit_everything(night.runtime, night.runtime.now_ms())
+    for spot in (NEAR_RIVER, *SQUAD_SPOTS.values(), SNARE_SPOTS[0]):  # five places kilometres apart
+        night.report("firearm", spot=spot)
+    alerts = night.alerts()
+    assert len(alerts) == 5
+    runs: list[int] = []
+    real_run = service._run
+    monkeypatch.setattr(service, "TICK_CHUNK", 2)
+    monkeypatch.setattr(service, "_run", lambda *a, **k: runs.append(1) or real_run(*a, **k))
+    night.advance_to(night.runtime.now_ms() + 3 * MIN_MS)  # every one of them is due at once
+    result = service.escalation_tick(night.runtime)
+    assert len(runs) == 3  # 2 + 2 + 1 alerts, each chunk its own transaction
+    assert sorted(a.id for a in result.updated) == sorted(a["id"] for a in alerts)
+    assert [e.target for e in result.escalations] == ["duty_commander"] * 5
+    for alert in alerts:
+        got = night.alert(alert["id"])
+        assert got["escalation_level"] == 1 and got["overdue"] == "yellow"
+    escalated = [r.alert_id for r in night.outbox() if r.event == "alert.escalated"]
+    assert sorted(escalated) == sorted(a["id"] for a in alerts)
+    runs.clear()
+    assert service.escalation_tick(night.runtime).updated == [] and len(runs) == 1  # nothing twice
