@@ -606,3 +606,38 @@ def test_what_the_csv_module_cannot_read_is_a_csv_import_error(report_county: Ru
     with pytest.raises(CsvImportError, match=says):
         import_reports_csv(report_county, path)
     assert _count(report_county, reports) == 0
+
+
+def test_the_tracks_import_command_names_the_problem_and_imports_nothing_unless_skip_bad(
+        county: Runtime, tmp_path: Path) -> None:
+    """``ecopatrol tracks import`` as an operator runs it: a broken GPX and a CSV with one bad row
+    exit 1 naming where and why, storing nothing; ``--skip-bad`` stores the good rows and lists the
+    bad one."""
+    from typer.testing import CliRunner
+
+    from ecopatrol.cli import app
+
+    url = county.store.engine.url.render_as_string(hide_password=False)
+    config = tmp_path / "config.toml"
+    config.write_text(f'[database]\nurl = "{url}"\n', encoding="utf-8")
+
+    def run(path: Path, *extra: str) -> Any:
+        return CliRunner().invoke(app, ["tracks", "import", str(path), "--unit", "walker-1", "--mode", "foot",
+                                        "--config", str(config), *extra])
+
+    broken = tmp_path / "broken.gpx"
+    broken.write_bytes(gpx_track(_points(county)).replace(b"</trkseg>", b"</trkseg", 1))
+    result = run(broken)
+    assert result.exit_code == 1, result.output
+    assert f"error: {broken}" in result.output and "line 1:" in result.output
+    bad_row = tmp_path / "one-bad-row.csv"
+    text = csv_track(_points(county)).decode().splitlines()
+    text[3] = text[3].replace(str(LAT), "not-a-latitude")
+    bad_row.write_text("\n".join(text) + "\n", encoding="utf-8")
+    result = run(bad_row)
+    assert result.exit_code == 1 and "line 4" in result.output, result.output
+    assert _state(county) == (0, 0)  # nothing, not even the unit
+    result = run(bad_row, "--skip-bad")
+    assert result.exit_code == 0, result.output
+    assert " 5 fixes stored" in result.output and "line 4" in result.output
+    assert _state(county)[0] == 5
