@@ -17,11 +17,9 @@ app = typer.Typer(help="ecopatrol — 生态警务巡护与预警 / ecological-p
 units_app = typer.Typer(help="Patrol units and their devices", no_args_is_help=True)
 layers_app = typer.Typer(help="River, forest, township and zone layers", no_args_is_help=True)
 tracks_app = typer.Typer(help="Patrol track files", no_args_is_help=True)
-token_app = typer.Typer(help="Bearer tokens", no_args_is_help=True)
 app.add_typer(units_app, name="units")
 app.add_typer(layers_app, name="layers")
 app.add_typer(tracks_app, name="tracks")
-app.add_typer(token_app, name="token")
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="config.toml (default: ECOPATROL_CONFIG "
                                                 "or the project's config.toml)")]
@@ -188,35 +186,13 @@ def coverage(since: Annotated[str, typer.Option(help="window, e.g. 24h, 7d, 30d"
     typer.echo(json.dumps(report, ensure_ascii=False, indent=2) if as_json else format_coverage(report))
 
 
-@token_app.command("create")
-def token_create(role: Annotated[str, typer.Option(help="commander | squad | partner | device")],
-                 name: Annotated[str, typer.Option()] = "",
-                 org: Annotated[str | None, typer.Option(help="partner organisation")] = None,
-                 unit: Annotated[str | None, typer.Option(help="device: its unit")] = None,
-                 squad: Annotated[str | None, typer.Option(help="squad: its squad id")] = None,
-                 person: Annotated[str | None, typer.Option(help="squad member: person id")] = None,
-                 days: Annotated[float | None, typer.Option(help="expires after this many days")] = None,
-                 config: ConfigOpt = None) -> None:
-    """Create a bearer token and print it (shown once; only its digest is stored)."""
-    from ecopatrol.audit import cli_actor
-    from ecopatrol.store.tokens_repo import ROLES, create_token
-
-    if role not in ROLES:
-        raise fail(f"--role must be one of {', '.join(ROLES)}, got {role!r}")
-    runtime = _runtime(config)
-    now = runtime.now_ms()
-    with runtime.store.write() as conn:
-        token = create_token(conn, role=role, name=name, org=org, unit_id=unit, squad_id=squad,
-                             person_id=person, now_ms=now, actor=cli_actor(),
-                             expires_ms=None if days is None else now + int(days * 86_400_000))
-    typer.echo(token)
-
-
 from ecopatrol.cli_audit import audit_app  # noqa: E402
 from ecopatrol.cli_reports import reports_app  # noqa: E402
 from ecopatrol.cli_review import register as register_review  # noqa: E402
 from ecopatrol.cli_rules import rules_app  # noqa: E402
+from ecopatrol.cli_tokens import token_app  # noqa: E402
 
+app.add_typer(token_app, name="token")
 app.add_typer(reports_app, name="reports")
 app.add_typer(rules_app, name="rules")
 app.add_typer(audit_app, name="audit")

@@ -96,12 +96,18 @@ class ReportsSettings(_Section):
     public_per_minute: float = Field(10, gt=0)
 
 
+#: the longest lifetime a token may be given (``auth.token_days``, ``token create --days``): 100 years
+MAX_TOKEN_DAYS = 36_500
+
+
 class AuthSettings(_Section):
-    """The brake on guessing credentials (``ecopatrol.api.auth_guard``): in memory, per process."""
+    """Tokens and the brake on guessing credentials (``ecopatrol.api.auth_guard``: checked in memory,
+    counted across processes in the database)."""
 
     max_failures: int = Field(20, ge=1)
     window_s: float = Field(60, gt=0)
     token_cache_s: float = Field(5, ge=0, le=300)
+    token_days: float = Field(365, gt=0, le=MAX_TOKEN_DAYS, allow_inf_nan=False)
 
 
 class MapsSettings(_Section):

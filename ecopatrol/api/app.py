@@ -33,6 +33,7 @@ from ecopatrol.api.routes import (
     squads,
     stats,
     stream,
+    tokens,
     units,
 )
 from ecopatrol.api.token_cache import TokenCache
@@ -54,7 +55,7 @@ def create_app(runtime: Runtime, *, scheduler: bool = True, delivery_worker: boo
     app.state.token_cache = TokenCache(runtime.settings.auth.token_cache_s)
     # the stream router comes before the alerts router, so /alerts/stream is never read as an alert id
     for module in (health, units, fixes, phones, coverage, reports, layers, pages_reports, personnel,
-                   squads, stream, alerts, delivery, phone_page, maps, review, stats, exports):
+                   squads, stream, alerts, delivery, phone_page, tokens, maps, review, stats, exports):
         app.include_router(module.router)
     pages_reports.mount_static(app)
     _limit_body_size(app, runtime.settings.server.max_body_bytes)

@@ -120,3 +120,13 @@ api_tokens = Table(
     Column("expires_ms", BigInteger),
     Column("revoked_ms", BigInteger),
 )
+
+#: failed authentications by client address, shared by every API process (``ecopatrol.api.auth_guard``);
+#: rows older than ``auth.window_s`` are deleted now and then, so the table stays small
+auth_failures = Table(
+    "auth_failures", metadata,
+    Column("client", String(64), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Index("ix_auth_failures_client", "client", "at_ms"),
+    Index("ix_auth_failures_at", "at_ms"),
+)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from sqlalchemy import Connection, func, insert, or_, select, update
 
@@ -59,6 +59,16 @@ def verify_token(conn: Connection, token: str, *, now_ms: int) -> Principal | No
 
 
 TokenProblem = Literal["unknown", "expired", "revoked"]
+TokenState = Literal["live", "expired", "revoked"]
+
+
+def token_state(*, revoked_ms: int | None, expires_ms: int | None, now_ms: int) -> TokenState:
+    """Revoked wins over expired: a revoked token stays revoked whatever its expiry."""
+    if revoked_ms is not None:
+        return "revoked"
+    if expires_ms is not None and expires_ms <= now_ms:
+        return "expired"
+    return "live"
 
 
 def check_token(conn: Connection, token: str, *, now_ms: int) -> Principal | TokenProblem:
@@ -66,25 +76,69 @@ def check_token(conn: Connection, token: str, *, now_ms: int) -> Principal | Tok
     row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == digest(token))).first()
     if row is None:
         return "unknown"
-    if row.revoked_ms is not None:
-        return "revoked"
-    if row.expires_ms is not None and row.expires_ms <= now_ms:
-        return "expired"
+    state = token_state(revoked_ms=row.revoked_ms, expires_ms=row.expires_ms, now_ms=now_ms)
+    if state != "live":
+        return state
     return Principal(row.id, row.role, row.name, row.org, row.unit_id, row.squad_id, row.person_id,
                      row.expires_ms)
 
 
+@dataclass(frozen=True)
+class TokenRecord:
+    """What may be shown about a token: everything but its digest."""
+
+    id: int
+    role: str
+    name: str
+    org: str | None
+    unit_id: str | None
+    squad_id: str | None
+    person_id: str | None
+    created_ms: int
+    expires_ms: int | None
+    revoked_ms: int | None
+    state: TokenState
+
+
+_SHOWN = [api_tokens.c[name] for name in ("id", "role", "name", "org", "unit_id", "squad_id", "person_id",
+                                          "created_ms", "expires_ms", "revoked_ms")]
+
+
+def list_tokens(conn: Connection, *, now_ms: int, include_all: bool = False) -> list[TokenRecord]:
+    """Tokens newest first: the live ones, or with ``include_all`` the revoked and expired ones too."""
+    query = select(*_SHOWN).order_by(api_tokens.c.created_ms.desc(), api_tokens.c.id.desc())
+    if not include_all:
+        query = query.where(*_live(now_ms))
+    return [_record(row, now_ms) for row in conn.execute(query)]
+
+
+def get_token(conn: Connection, token_id: int, *, now_ms: int) -> TokenRecord | None:
+    row = conn.execute(select(*_SHOWN).where(api_tokens.c.id == token_id)).first()
+    return None if row is None else _record(row, now_ms)
+
+
+def _live(now_ms: int) -> tuple[Any, ...]:
+    return (api_tokens.c.revoked_ms.is_(None),
+            or_(api_tokens.c.expires_ms.is_(None), api_tokens.c.expires_ms > now_ms))
+
+
+def _record(row: Any, now_ms: int) -> TokenRecord:
+    return TokenRecord(row.id, row.role, row.name, row.org, row.unit_id, row.squad_id, row.person_id,
+                       row.created_ms, row.expires_ms, row.revoked_ms,
+                       token_state(revoked_ms=row.revoked_ms, expires_ms=row.expires_ms, now_ms=now_ms))
+
+
 def count_live_tokens(conn: Connection, *, now_ms: int, role: str | None = None) -> int:
     """Tokens neither revoked nor expired (of one role when given)."""
-    query = select(func.count()).select_from(api_tokens).where(
-        api_tokens.c.revoked_ms.is_(None),
-        or_(api_tokens.c.expires_ms.is_(None), api_tokens.c.expires_ms > now_ms))
+    query = select(func.count()).select_from(api_tokens).where(*_live(now_ms))
     if role is not None:
         query = query.where(api_tokens.c.role == role)
     return int(conn.execute(query).scalar_one())
 
 
 def revoke_token(conn: Connection, token_id: int, *, now_ms: int, actor: str = "system") -> bool:
+    """Revoke a token not yet revoked (an expired one too), with its audit entry; False when there is
+    no such token or it was revoked already."""
     result = conn.execute(update(api_tokens).where(api_tokens.c.id == token_id,
                                                    api_tokens.c.revoked_ms.is_(None))
                           .values(revoked_ms=now_ms))

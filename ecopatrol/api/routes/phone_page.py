@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Connection, insert, select, update
@@ -23,11 +23,12 @@ from ecopatrol.alerting import people
 from ecopatrol.api.deps import Commander, RuntimeDep, current_principal
 from ecopatrol.api.errors import ApiError, not_found, unprocessable
 from ecopatrol.api.routes.pages_reports import render_page
+from ecopatrol.api.routes.tokens import TokenId, TokenRevoked, revoke_by_id
 from ecopatrol.runtime import Runtime
 from ecopatrol.store import units_repo
 from ecopatrol.store.live_schema import phone_codes
 from ecopatrol.store.schema import api_tokens
-from ecopatrol.store.tokens_repo import Principal, create_token, revoke_token, verify_token
+from ecopatrol.store.tokens_repo import Principal, create_token, verify_token
 
 router = APIRouter(tags=["phone"])
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read aloud over a radio
@@ -235,10 +236,7 @@ def phone_tokens(runtime: RuntimeDep, _: Commander) -> list[PhoneToken]:
 
 
 @router.post("/api/v1/phone-tokens/{token_id}/revoke", tags=["phone"])
-def revoke_phone(token_id: Annotated[int, Path(ge=1, le=2**31 - 1)], runtime: RuntimeDep,
-                 _: Commander) -> dict:
-    """Cut off a lost phone: its token stops working at once (the stream too, on its next reconnect)."""
-    with runtime.store.write() as conn:
-        if not revoke_token(conn, token_id, now_ms=runtime.now_ms()):
-            raise not_found(["path", "token_id"], f"no live token {token_id}")
-    return {"id": token_id, "revoked": True}
+def revoke_phone(token_id: TokenId, runtime: RuntimeDep, principal: Commander) -> TokenRevoked:
+    """Cut off a lost phone: its token stops working at once (the stream too, on its next reconnect).
+    The same as ``POST /api/v1/tokens/{token_id}/revoke``."""
+    return revoke_by_id(runtime, token_id, principal)
