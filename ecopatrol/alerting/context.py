@@ -72,8 +72,9 @@ class Surroundings:
     silences: list[Silence]
 
 
-def load_surroundings(conn: Connection, now_ms: int) -> Surroundings:
-    squads = people.load_squads(conn)
+def load_surroundings(conn: Connection, now_ms: int,
+                      squad_memory: people.SquadMemory | None = None) -> Surroundings:
+    squads = people.load_squads(conn) if squad_memory is None else squad_memory.squads(conn)
     fixes = people.last_fixes(conn, [u for s in squads for u in s.unit_ids], until_ms=now_ms)
     return Surroundings(squads, fixes, repo.list_silences(conn, live_at_ms=now_ms))
 

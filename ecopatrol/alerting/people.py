@@ -7,6 +7,7 @@ A squad's phones are the units whose ``units.squad_id`` names it plus the units 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -30,6 +31,7 @@ from ecopatrol.store import fixes_repo
 from ecopatrol.store.alerts_schema import (
     personnel,
     squad_duty_windows,
+    squad_generation,
     squad_members,
     squad_shifts,
     squads,
@@ -215,6 +217,47 @@ def load_squads(conn: Connection, squad_ids: Iterable[str] | None = None) -> lis
             unit_ids=tuple(dict.fromkeys(member_units[r.id])), created_ms=r.created_ms)
         for r in rows
     ]
+
+
+class SquadMemory:
+    """The squads as ``load_squads`` last read them, with the ``squad_generation`` count they were read
+    at. Triggers move the count whenever a squad, member, person, roster or a unit's squad changes
+    (migration 0012), so one indexed read tells whether the memory still holds: a pipeline run and a
+    live alert view need not read five tables each time. The count is read before the squads, so a
+    change committed in between only costs a reload next time."""
+
+    def __init__(self) -> None:
+        self._held: tuple[int, tuple[SquadRecord, ...]] | None = None
+        self._lock = threading.Lock()
+
+    def squads(self, conn: Connection, squad_ids: Iterable[str] | None = None) -> list[SquadRecord]:
+        """Squads (all, or these) as ``load_squads`` would read them now."""
+        generation = conn.execute(select(squad_generation.c.n).where(squad_generation.c.id == 1)).scalar()
+        with self._lock:
+            held = self._held
+        if held is None or generation is None or held[0] != generation:
+            records = tuple(load_squads(conn))
+            if generation is not None:
+                with self._lock:
+                    self._held = (int(generation), records)
+        else:
+            records = held[1]
+        if squad_ids is None:
+            return list(records)
+        wanted = set(squad_ids)
+        return [r for r in records if r.id in wanted]
+
+
+_MEMORY_ATTR = "_squad_memory"
+
+
+def squad_memory(owner: object) -> SquadMemory:
+    """The squad memory kept on ``owner`` (the runtime: one per process and database)."""
+    memory = getattr(owner, _MEMORY_ATTR, None)
+    if memory is None:
+        memory = SquadMemory()
+        setattr(owner, _MEMORY_ATTR, memory)
+    return memory
 
 
 # -------------------------------------------------------------------------------------- positions

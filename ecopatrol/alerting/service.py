@@ -8,8 +8,9 @@
 
 Every pipeline run loads its context and persists its result in ONE transaction, under a lock (the
 SQLite write lock; a PostgreSQL advisory lock across processes), so two runs never create the same
-alert twice. After the commit the changed alerts are published together as ``alerts.changed`` and the linked
-reports are moved on (triaged, assigned, on scene, resolved) through the report service.
+alert twice. The linked reports are moved on (triaged, assigned, on scene, resolved) through the report
+service in the same transaction; after the commit the changed alerts are published together as
+``alerts.changed``, then the reports' moves.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def _run(runtime: Runtime, steps: Sequence[Callable[[PipelineContext], PipelineR
     now = runtime.now_ms() if now_ms is None else now_ms
     results = []
     with runtime.store.read() as conn:  # squads, positions, silences: not guarded by the alerts lock
-        around = load_surroundings(conn, now)
+        around = load_surroundings(conn, now, people.squad_memory(runtime))
     with runtime.store.write() as conn:
         repo.lock_alerts(conn)
         report_queue.mark_alerted(conn, alerted, now)
@@ -126,20 +127,22 @@ def _run(runtime: Runtime, steps: Sequence[Callable[[PipelineContext], PipelineR
                                    now_ms=now, seq_offsets=loaded.seq_offsets)
             loaded.persisted(result, written)
             results.append(result)
+        changed = [a for r in results for a in r.alerts]
+        moved = _move_reports(conn, changed, now) if cfg.move_reports else []
     memory.keep(state_after(loaded))
-    _after_commit(runtime, [a for r in results for a in r.alerts])
+    _after_commit(runtime, changed, moved)
     return results
 
 
-def _after_commit(runtime: Runtime, changed: Iterable[Alert]) -> None:
-    latest: dict[str, Alert] = {}
-    for alert in changed:
-        latest[alert.id] = alert
+def _after_commit(runtime: Runtime, changed: Iterable[Alert], moved: Sequence[tuple[int, str, str]]) -> None:
+    """Publish the committed changes: the alerts together (``alerts.changed``), then the reports moved."""
+    from ecopatrol.reports.service import publish_moves
+
+    latest = {alert.id: alert for alert in changed}
     if latest:
         runtime.events.publish("alerts.changed", {"changes": [
             {"alert_id": alert.id, "squad_id": alert.squad_id} for alert in latest.values()]})
-    if alerting_config(runtime).move_reports:
-        sync_reports(runtime, latest.values())
+    publish_moves(runtime, moved)
 
 
 def on_report_committed(runtime: Runtime, report_id: int | str) -> PipelineResult:
@@ -225,7 +228,7 @@ def evaluate(runtime: Runtime, rules: Sequence[Rule]) -> PipelineResult:
     now = runtime.now_ms()
     index = runtime.layer_index()
     with runtime.store.read() as conn:
-        squads = people.load_squads(conn)
+        squads = people.squad_memory(runtime).squads(conn)
         rule_facts = facts.load_facts(conn, index, _crs(runtime), rules, squads, now)
     candidates = evaluate_rules(rules, rule_facts, now)
     (result,) = _run(runtime, [lambda ctx: run_pipeline(DEFAULT_STAGES, ctx, candidates)], now_ms=now)
@@ -302,7 +305,8 @@ def act(runtime: Runtime, alert_id: str, action: Action | str, actor: str, *,
             repo.save_alerts(conn, updated=[moved], stored_events={alert.id: len(alert.timeline)},
                              policies=cfg.policies, now_ms=now)
         repo.add_photos(conn, alert_id, photos, actor=actor, now_ms=now)
-    _after_commit(runtime, [moved])
+        reports_moved = _move_reports(conn, [moved], now) if cfg.move_reports else []
+    _after_commit(runtime, [moved], reports_moved)
     return moved
 
 
@@ -386,10 +390,23 @@ def _report_target(alert: Alert) -> str | None:
 
 
 def sync_reports(runtime: Runtime, alerts: Iterable[Alert]) -> None:
-    """Move the alerts' reports on to match them, through the report service (as the system)."""
-    targets = [(a, t) for a in alerts if (t := _report_target(a)) is not None]
+    """Move the alerts' reports on to match them, in a transaction of their own (a pipeline run does
+    this in its own transaction)."""
+    from ecopatrol.reports.service import publish_moves
+
+    with runtime.store.write() as conn:
+        moved = _move_reports(conn, alerts, runtime.now_ms())
+    publish_moves(runtime, moved)
+
+
+def _move_reports(conn: Any, alerts: Iterable[Alert], now_ms: int) -> list[tuple[int, str, str]]:
+    """Move the alerts' reports on to match them (triaged, assigned, on scene, resolved or rejected)
+    through the report service, as the system, inside the caller's transaction: an alert and its
+    reports commit together. The moves made, to publish after the commit."""
+    latest = {a.id: a for a in alerts}
+    targets = [(a, t) for a in latest.values() if (t := _report_target(a)) is not None]
     if not targets:
-        return
+        return []
     from sqlalchemy import select
 
     from ecopatrol.reports import service as report_service
@@ -399,8 +416,7 @@ def sync_reports(runtime: Runtime, alerts: Iterable[Alert]) -> None:
 
     system = Principal(token_id=0, role="commander", name="system:alerting")
     ids = sorted({int(r) for a, _ in targets for r in a.evidence.report_ids})
-    with runtime.store.read() as conn:
-        status = dict(conn.execute(select(reports.c.id, reports.c.status).where(reports.c.id.in_(ids))).all())
+    status = dict(conn.execute(select(reports.c.id, reports.c.status).where(reports.c.id.in_(ids))).all())
     plans: dict[int, list[tuple[str, TransitionRequest]]] = {}
     for alert, target in targets:
         for report_id in (int(r) for r in alert.evidence.report_ids):
@@ -409,9 +425,11 @@ def sync_reports(runtime: Runtime, alerts: Iterable[Alert]) -> None:
                 plans.setdefault(report_id, []).extend((a, TransitionRequest(**r)) for a, r in moves)
                 status[report_id] = "rejected" if target == "rejected" else dict(_STEPS)[moves[-1][0]]
     if not plans:
-        return
-    for problem in report_service.move_on(runtime, list(plans.items()), principal=system):
+        return []
+    moved, refused = report_service.move_on_in(conn, list(plans.items()), principal=system, now_ms=now_ms)
+    for problem in refused:
         log.info("a report was not moved on: %s", problem)
+    return moved
 
 
 def _moves(current: str | None, target: str, alert: Alert) -> list[tuple[str, dict[str, str]]]:

@@ -169,10 +169,11 @@ def report_refs(conn: Connection, alerts: Sequence[Alert], cfg: AlertingConfig,
     return out
 
 
-def alerts_public(conn: Connection, alerts: Sequence[Alert], cfg: AlertingConfig,
-                  now_ms: int) -> list[AlertPublic]:
+def alerts_public(conn: Connection, alerts: Sequence[Alert], cfg: AlertingConfig, now_ms: int,
+                  squad_memory: people.SquadMemory | None = None) -> list[AlertPublic]:
     squad_ids = {a.squad_id for a in alerts if a.squad_id}
-    squads = {s.id: s for s in people.load_squads(conn, squad_ids)} if squad_ids else {}
+    load = people.load_squads if squad_memory is None else squad_memory.squads
+    squads = {s.id: s for s in load(conn, squad_ids)} if squad_ids else {}
     refs = report_refs(conn, alerts, cfg, now_ms)
     return [alert_public(a, cfg, now_ms, squads=squads, report_refs=refs) for a in alerts]
 
@@ -208,15 +209,17 @@ def squad_public(record: SquadRecord, open_alerts: Sequence[Alert], fixes: Mappi
 class StoreAlertViews:
     """``ecopatrol.live.views.AlertViews`` over this store: the same JSON as ``GET /api/v1/alerts``."""
 
-    def __init__(self, cfg: AlertingConfig) -> None:
+    def __init__(self, cfg: AlertingConfig, squad_memory: people.SquadMemory | None = None) -> None:
         self.cfg = cfg
+        self.squad_memory = squad_memory
 
     def get_many(self, conn: Connection, alert_ids: Sequence[str], now_ms: int) -> dict[str, dict[str, Any]]:
         found = repo.get_alerts(conn, list(dict.fromkeys(alert_ids)))
-        return {a.id: v.model_dump(mode="json")
-                for a, v in zip(found, alerts_public(conn, found, self.cfg, now_ms), strict=True)}
+        views = alerts_public(conn, found, self.cfg, now_ms, self.squad_memory)
+        return {a.id: v.model_dump(mode="json") for a, v in zip(found, views, strict=True)}
 
     def open_for(self, conn: Connection, squad_id: str | None, now_ms: int) -> list[dict[str, Any]]:
         states = [s.value for s in AlertState if s is not AlertState.resolved]
         found, _ = repo.list_alerts(conn, states=states, squad_id=squad_id, limit=1000)
-        return [v.model_dump(mode="json") for v in alerts_public(conn, found, self.cfg, now_ms)]
+        views = alerts_public(conn, found, self.cfg, now_ms, self.squad_memory)
+        return [v.model_dump(mode="json") for v in views]

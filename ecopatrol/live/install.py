@@ -32,10 +32,12 @@ def add_lifespan(app: FastAPI, start: Callable[[], Awaitable[None]],
 def install_live(app: FastAPI, views: AlertViews | None = None) -> LiveHub:
     """Create the hub (``app.state.live_hub``), started and stopped with the app."""
     if views is None:
+        from ecopatrol.alerting.people import squad_memory
         from ecopatrol.alerting.service import alerting_config
         from ecopatrol.alerting.views import StoreAlertViews
 
-        views = StoreAlertViews(alerting_config(app.state.runtime))
+        runtime = app.state.runtime
+        views = StoreAlertViews(alerting_config(runtime), squad_memory(runtime))
     hub = LiveHub(app.state.runtime, views)
     app.state.live_hub = hub
     add_lifespan(app, hub.start, hub.stop)

@@ -527,21 +527,40 @@ def move_on(
 ) -> list[ReportProblem]:
     """Several reports moved on in one transaction: each report's actions in order, a report's
     remaining actions skipped at its first refusal (returned, nothing of the refused action written)."""
-    now = runtime.now_ms()
-    done: list[tuple[int, str, str]] = []
-    refused: list[ReportProblem] = []
     with runtime.store.write() as conn:
-        for report_id, actions in plans:
-            for action, request in actions:
-                try:
-                    target = _move(conn, report_id, action, principal=principal, request=request, now_ms=now)
-                except ReportProblem as exc:
-                    refused.append(exc)
-                    break
-                done.append((report_id, target, action))
+        done, refused = move_on_in(conn, plans, principal=principal, now_ms=runtime.now_ms())
+    publish_moves(runtime, done)
+    return refused
+
+
+Moved = tuple[int, str, str]  # (report id, status reached, action)
+
+
+def move_on_in(
+    conn: Connection,
+    plans: Sequence[tuple[int, Sequence[tuple[str, TransitionRequest]]]],
+    *,
+    principal: Principal,
+    now_ms: int,
+) -> tuple[list[Moved], list[ReportProblem]]:
+    """``move_on`` inside the caller's transaction: the moves made (to publish once it commits with
+    ``publish_moves``) and the refusals."""
+    done: list[Moved] = []
+    refused: list[ReportProblem] = []
+    for report_id, actions in plans:
+        for action, request in actions:
+            try:
+                target = _move(conn, report_id, action, principal=principal, request=request, now_ms=now_ms)
+            except ReportProblem as exc:
+                refused.append(exc)
+                break
+            done.append((report_id, target, action))
+    return done, refused
+
+
+def publish_moves(runtime: Runtime, done: Sequence[Moved]) -> None:
     for report_id, target, action in done:
         runtime.events.publish("report.status", {"report_id": report_id, "status": target, "action": action})
-    return refused
 
 
 def _move(

@@ -194,3 +194,10 @@ alert_generation = Table(  # migration 0008: one row, bumped by every transactio
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("n", BigInteger, nullable=False),
 )
+
+squad_generation = Table(  # migration 0012: one row, moved by triggers when what load_squads reads changes
+    "squad_generation",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("n", BigInteger, nullable=False),
+)

@@ -21,6 +21,7 @@ from alerts.lifecycle import Action
 from alerts.matchers import Matcher
 from alerts.silence import Silence
 from ecopatrol.alerting import repo, service
+from ecopatrol.alerting.people import squad_memory
 from ecopatrol.alerting.views import AlertList, AlertPublic, alerts_public
 from ecopatrol.api.deps import Commander, Reader, RuntimeDep
 from ecopatrol.api.errors import ApiError, not_found, unprocessable
@@ -101,7 +102,8 @@ def _public(runtime: Runtime, alert_ids: list[str]) -> list[AlertPublic]:
     cfg = service.alerting_config(runtime)
     with runtime.store.read() as conn:
         found = {a.id: a for a in repo.get_alerts(conn, alert_ids)}
-        return alerts_public(conn, [found[i] for i in alert_ids if i in found], cfg, runtime.now_ms())
+        return alerts_public(conn, [found[i] for i in alert_ids if i in found], cfg, runtime.now_ms(),
+                             squad_memory(runtime))
 
 
 def _visible(runtime: Runtime, alert_id: str, principal: Principal) -> AlertPublic:
@@ -135,7 +137,7 @@ def list_alerts(runtime: RuntimeDep, principal: Reader,
     with runtime.store.read() as conn:
         found, total = repo.list_alerts(conn, states=state, severities=severity, squad_id=scope or squad,
                                         rule=rule, since_ms=start, limit=limit, offset=offset)
-        items = alerts_public(conn, found, cfg, now)
+        items = alerts_public(conn, found, cfg, now, squad_memory(runtime))
     return AlertList(items=items, total=total, limit=limit, offset=offset)
 
 
