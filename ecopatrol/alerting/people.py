@@ -287,5 +287,9 @@ def squad_statuses(records: Sequence[SquadRecord], open_alerts: Sequence[Alert],
         lat = np.array([f[2] for _, f in located])
         x, y = to_metric(lon, lat, metric_crs)
         metric = {sid: (f[0], float(xi), float(yi)) for (sid, f), xi, yi in zip(located, x, y, strict=True)}
-    return [squad_status(r.squad, r.roster, open_alerts, [metric[r.id]] if r.id in metric else [], now_ms)
-            for r in records]
+    by_squad: dict[str, list[Alert]] = {}
+    for alert in open_alerts:  # each squad looks only at its own alerts (not every squad at all of them)
+        if alert.squad_id is not None:
+            by_squad.setdefault(alert.squad_id, []).append(alert)
+    return [squad_status(r.squad, r.roster, by_squad.get(r.id, []), [metric[r.id]] if r.id in metric else [],
+                         now_ms) for r in records]

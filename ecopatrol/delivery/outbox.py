@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy import Connection, and_, func, insert, select, tuple_, update
 
 from alerts.model import Notification, Recipient, RecipientKind, Severity
 from alerts.reasons import NotificationEvent
@@ -52,31 +52,43 @@ def to_notification(row: Any) -> Notification:
 
 def claim_due(store: Store, *, now_ms: int, lease_ms: int, limit: int,
               exclude: Sequence[str] = ()) -> list[Claimed]:
-    """Lease up to ``limit`` due rows (oldest due first) to this worker."""
+    """Lease up to ``limit`` due rows (oldest due first) to this worker: one compare-and-set UPDATE for
+    them all (a row another worker leased meanwhile has moved its ``next_attempt_ms`` and is left out)
+    and one read of whom each has reached already."""
+    skip = set(exclude)
     with store.read() as conn:
         query = (select(outbox).where(outbox.c.state == "pending", outbox.c.next_attempt_ms <= now_ms)
-                 .order_by(outbox.c.next_attempt_ms, outbox.c.created_ms).limit(limit + len(exclude)))
-        rows = [r for r in conn.execute(query).fetchall() if r.id not in set(exclude)][:limit]
-    claimed = []
+                 .order_by(outbox.c.next_attempt_ms, outbox.c.created_ms).limit(limit + len(skip)))
+        rows = [r for r in conn.execute(query).fetchall() if r.id not in skip][:limit]
+    if not rows:
+        return []
     with store.write() as conn:
-        for row in rows:
-            won = conn.execute(update(outbox).where(
-                outbox.c.id == row.id, outbox.c.state == "pending",
-                outbox.c.next_attempt_ms == row.next_attempt_ms).values(next_attempt_ms=now_ms + lease_ms))
-            if won.rowcount == 1:
-                claimed.append(Claimed(to_notification(row), int(row.attempts),
-                                       _reached(conn, row.id)))
-    return claimed
+        won = set(conn.execute(
+            update(outbox).where(outbox.c.state == "pending",
+                                 tuple_(outbox.c.id, outbox.c.next_attempt_ms).in_(
+                                     [(r.id, r.next_attempt_ms) for r in rows]))
+            .values(next_attempt_ms=now_ms + lease_ms).returning(outbox.c.id)).scalars())
+        reached = _reached(conn, [r.id for r in rows if r.id in won])
+    return [Claimed(to_notification(r), int(r.attempts), reached.get(r.id, frozenset()))
+            for r in rows if r.id in won]
 
 
-def _reached(conn: Connection, outbox_id: str) -> frozenset[str]:
-    requeued = (select(func.max(delivery_attempts.c.id))
-                .where(delivery_attempts.c.outbox_id == outbox_id, delivery_attempts.c.outcome == "requeued")
-                .scalar_subquery())
-    rows = conn.execute(select(delivery_attempts.c.recipient).where(
-        delivery_attempts.c.outbox_id == outbox_id, delivery_attempts.c.ok.is_(True),
-        delivery_attempts.c.id > func.coalesce(requeued, 0))).scalars()
-    return frozenset(rows)
+def _reached(conn: Connection, outbox_ids: Sequence[str]) -> dict[str, frozenset[str]]:
+    """Per outbox row, the targets delivered since it was last (re)queued."""
+    if not outbox_ids:
+        return {}
+    requeue = delivery_attempts.alias("requeue")
+    last_requeue = (select(func.max(requeue.c.id))
+                    .where(requeue.c.outbox_id == delivery_attempts.c.outbox_id,
+                           requeue.c.outcome == "requeued")
+                    .scalar_subquery())
+    found: dict[str, set[str]] = {}
+    for outbox_id, recipient in conn.execute(
+            select(delivery_attempts.c.outbox_id, delivery_attempts.c.recipient).where(
+                delivery_attempts.c.outbox_id.in_(list(outbox_ids)), delivery_attempts.c.ok.is_(True),
+                delivery_attempts.c.id > func.coalesce(last_requeue, 0))):
+        found.setdefault(outbox_id, set()).add(recipient)
+    return {k: frozenset(v) for k, v in found.items()}
 
 
 def finish(store: Store, claimed: Claimed, attempts: Sequence[Attempt], *, now_ms: int,

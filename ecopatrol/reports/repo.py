@@ -28,6 +28,14 @@ def insert_report(conn: Connection, values: dict[str, Any]) -> int:
     return int(conn.execute(insert(reports), values).inserted_primary_key[0])
 
 
+def insert_events(conn: Connection, events: Sequence[dict[str, Any]]) -> None:
+    """Several ``insert_event`` rows in one statement (each a dict of its keyword arguments)."""
+    keys = ("report_id", "status", "at_ms", "actor_role", "actor_name", "actor_token_id", "reason", "note",
+            "squad_id")
+    if events:
+        conn.execute(insert(report_events), [{k: e.get(k) for k in keys} for e in events])
+
+
 def insert_event(
     conn: Connection,
     *,
@@ -96,6 +104,14 @@ _IDEMPOTENT = select(idempotency_keys).where(
 
 def get_report(conn: Connection, report_id: int) -> Row | None:
     return conn.execute(_BY_ID, {"report_id": report_id}).first()
+
+
+def get_reports(conn: Connection, report_ids: Sequence[int]) -> dict[int, Row]:
+    """The reports of these ids that exist, in one query."""
+    ids = sorted({int(i) for i in report_ids})
+    if not ids:
+        return {}
+    return {int(r.id): r for r in conn.execute(select(reports).where(reports.c.id.in_(ids)))}
 
 
 def get_report_by_code(conn: Connection, code: str) -> Row | None:

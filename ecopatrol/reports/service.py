@@ -544,18 +544,68 @@ def move_on_in(
     now_ms: int,
 ) -> tuple[list[Moved], list[ReportProblem]]:
     """``move_on`` inside the caller's transaction: the moves made (to publish once it commits with
-    ``publish_moves``) and the refusals."""
+    ``publish_moves``) and the refusals. Every report is read in one query and its actions checked in
+    turn before anything is written; then each moved report is one UPDATE to where its last action
+    takes it (guarded by the status it was read in), and all their events are one INSERT."""
+    rows = repo.get_reports(conn, [report_id for report_id, _ in plans])
     done: list[Moved] = []
     refused: list[ReportProblem] = []
+    events: list[dict[str, Any]] = []
+    actor_name = (principal.name or f"{principal.role}#{principal.token_id}")[:200]
     for report_id, actions in plans:
+        row = rows.get(int(report_id))
+        if row is None or not may_read(principal, row):
+            refused.append(not_found(f"report {report_id}"))
+            continue
+        state = SimpleNamespace(**row._mapping)  # the report as each action finds it
+        steps: list[tuple[str, str, TransitionRequest, SimpleNamespace]] = []
         for action, request in actions:
             try:
-                target = _move(conn, report_id, action, principal=principal, request=request, now_ms=now_ms)
+                target = _checked_move(principal, state, action, request)
             except ReportProblem as exc:
                 refused.append(exc)
                 break
-            done.append((report_id, target, action))
+            steps.append((action, target, request, SimpleNamespace(**vars(state))))
+            state.status = target
+            if action == "assign":
+                state.assigned_squad_id = request.squad_id
+            if action == "reject":
+                state.reject_reason = request.reason
+        if not steps:
+            continue
+        taken = {action for action, *_ in steps}
+        if not repo.set_status(conn, row.id, from_status=row.status, to_status=state.status, now_ms=now_ms,
+                               squad_id=state.assigned_squad_id if "assign" in taken else None,
+                               reject_reason=state.reject_reason if "reject" in taken else None):
+            refused.append(_changed_meanwhile())
+            continue
+        for action, target, request, before in steps:
+            events.append({"report_id": row.id, "status": target, "at_ms": now_ms,
+                           "actor_role": principal.role, "actor_name": actor_name,
+                           "actor_token_id": principal.token_id,
+                           "reason": request.reason, "note": request.note,
+                           "squad_id": request.squad_id if action == "assign" else None})
+            audit.report_moved(conn, before, action, target, request, actor=audit.actor_of(principal),
+                               at_ms=now_ms)
+            done.append((row.id, target, action))
+    repo.insert_events(conn, events)
     return done, refused
+
+
+def _changed_meanwhile() -> ReportProblem:
+    return ReportProblem.one(["path", "action"], "the report changed meanwhile; reload it and retry",
+                             "conflict", 409)
+
+
+def _checked_move(principal: Principal, row: Any, action: str, request: TransitionRequest) -> str:
+    """The status ``action`` takes the report ``row`` to, once every check has passed."""
+    _may_act(principal, row, action)
+    try:
+        target = next_status(row.status, action)
+    except TransitionError as exc:
+        raise ReportProblem.one(["path", "action"], str(exc), "invalid_transition", 409) from None
+    _transition_fields(action, request)
+    return target
 
 
 def publish_moves(runtime: Runtime, done: Sequence[Moved]) -> None:
@@ -576,12 +626,7 @@ def _move(
     row = repo.get_report(conn, report_id)
     if row is None or not may_read(principal, row):
         raise not_found(f"report {report_id}")
-    _may_act(principal, row, action)
-    try:
-        target = next_status(row.status, action)
-    except TransitionError as exc:
-        raise ReportProblem.one(["path", "action"], str(exc), "invalid_transition", 409) from None
-    _transition_fields(action, request)
+    target = _checked_move(principal, row, action, request)
     moved = repo.set_status(
         conn,
         report_id,
@@ -592,9 +637,7 @@ def _move(
         reject_reason=request.reason if action == "reject" else None,
     )
     if not moved:
-        raise ReportProblem.one(
-            ["path", "action"], "the report changed meanwhile; reload it and retry", "conflict", 409
-        )
+        raise _changed_meanwhile()
     repo.insert_event(
         conn,
         report_id=report_id,

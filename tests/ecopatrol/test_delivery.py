@@ -344,3 +344,32 @@ def _wait(predicate: Callable[[], bool], timeout_s: float) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"not within {timeout_s} s")
+
+
+def test_racing_claims_never_lease_a_row_twice(live: Runtime) -> None:
+    """Claiming is one compare-and-set for a whole batch: four claimers racing over 40 due rows lease
+    each row exactly once, and once the leases run out every row is due again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ecopatrol.delivery import outbox as outbox_repo
+
+    alert = make_alert(live)
+    for i in range(40):
+        queue(live, alert, "webhook", n_id=f"n{i:02d}")
+    now = live.now_ms() + 1
+    start = __import__("threading").Barrier(4)
+
+    def claimer(_: int) -> list[str]:
+        start.wait()
+        got: list[str] = []
+        for _ in range(20):
+            got += [c.notification.id for c in outbox_repo.claim_due(live.store, now_ms=now, lease_ms=60_000,
+                                                                     limit=3)]
+        return got
+
+    with ThreadPoolExecutor(4) as pool:
+        claimed = [i for got in pool.map(claimer, range(4)) for i in got]
+    assert sorted(claimed) == [f"n{i:02d}" for i in range(40)]  # every row once, none twice
+    assert outbox_repo.claim_due(live.store, now_ms=now, lease_ms=60_000, limit=50) == []
+    again = outbox_repo.claim_due(live.store, now_ms=now + 60_001, lease_ms=60_000, limit=50)
+    assert len(again) == 40 and all(c.already_reached == frozenset() for c in again)

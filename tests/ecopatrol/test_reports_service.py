@@ -17,6 +17,7 @@ from ecopatrol.reports.photos import PhotoUpload
 from ecopatrol.reports.problems import ReportProblem
 from ecopatrol.reports.schemas import TransitionRequest
 from ecopatrol.runtime import Runtime
+from ecopatrol.store.audit_schema import audit_log
 from ecopatrol.store.reports_schema import report_events, report_photos, reports
 from ecopatrol.store.schema import fixes
 from ecopatrol.store.tokens_repo import Principal
@@ -407,6 +408,51 @@ def test_the_whole_life_is_recorded_with_who_and_when(county: Runtime, clock: Fa
     times = [e["at"] for e in timeline]
     assert times == sorted(times) and len(set(times)) == 5
     assert timeline[-1]["note"] == "two snares removed"
+
+
+PLANS: list[list[tuple[str, dict[str, str]]]] = [
+    [("triage", {}), ("assign", {"squad_id": "squad-1", "note": "最近"})],
+    [("triage", {}), ("reject", {"reason": "查无实据"})],
+    [("assign", {"squad_id": "squad-1"})],  # refused at once: not triaged
+    [("triage", {}), ("on_scene", {}), ("resolve", {})],  # the triage stays; on scene needs a squad
+    [("triage", {}), ("reject", {})],  # the triage stays; a rejection needs a reason
+]
+
+
+def test_moving_several_reports_at_once_is_moving_each_in_turn(county: Runtime) -> None:
+    """``move_on`` (one read, one update per report, one insert of events) leaves the same reports,
+    timelines, refusals and audit entries as moving each report action by action."""
+    batch = [_create(county, firearm_report())["id"] for _ in PLANS]
+    alone = [_create(county, firearm_report())["id"] for _ in PLANS]
+    missing = max(alone) + 100
+    refused = service.move_on(county, [*((r, [(a, TransitionRequest(**b)) for a, b in plan])
+                                         for r, plan in zip(batch, PLANS, strict=True)),
+                                       (missing, [("triage", TransitionRequest())])], principal=COMMANDER)
+    one_by_one = []
+    for report_id, plan in zip(alone, PLANS, strict=True):
+        for action, body in plan:
+            try:
+                _move(county, report_id, action, **body)
+            except ReportProblem as exc:
+                one_by_one.append(exc)
+                break
+    assert [(p.status_code, p.items) for p in refused[:-1]] == [(p.status_code, p.items) for p in one_by_one]
+    assert refused[-1].status_code == 404 and len(refused) == 4
+
+    def seen(report_id: int) -> tuple[dict, list[tuple], list[tuple]]:  # type: ignore[type-arg]
+        body = service.read_report(county, report_id, principal=COMMANDER, base_url="").model_dump(
+            mode="json")
+        timeline = [(e["status"], e["actor"]["name"], e.get("reason"), e.get("note"))
+                    for e in body["timeline"]]
+        moves = sa.select(audit_log).where(audit_log.c.entity == "report",
+                                           audit_log.c.entity_id == str(report_id),
+                                           audit_log.c.action != "report.created").order_by(audit_log.c.seq)
+        with county.store.read() as conn:
+            trail = [(r.action, r.before_json, r.after_json) for r in conn.execute(moves)]
+        return {k: body[k] for k in ("status", "assigned_squad_id", "reject_reason")}, timeline, trail
+
+    assert [seen(r) for r in batch] == [seen(r) for r in alone]
+    assert [seen(r)[0]["status"] for r in batch] == ["assigned", "rejected", "received", "triaged", "triaged"]
 
 
 @pytest.mark.parametrize(
