@@ -63,7 +63,7 @@ def serve(database_url: str, port: int) -> None:
     from ecopatrol.api.routes import layers, pages_reports, reports
     from ecopatrol.ingest import warm_up
     from ecopatrol.reports.context import place_point
-    from ecopatrol.server import tune_interpreter
+    from ecopatrol.server import settle_heap, tune_interpreter
 
     tune_interpreter()
     settings = load_settings(environ={**os.environ, "ECOPATROL_DATABASE_URL": database_url})
@@ -77,6 +77,7 @@ def serve(database_url: str, port: int) -> None:
     index = runtime.layer_index()
     b = index.bounds_lonlat
     place_point(index, (b[0] + b[2]) / 2, (b[1] + b[3]) / 2)  # the placer builds its indexes lazily
+    settle_heap()
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 

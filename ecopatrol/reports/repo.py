@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,13 +15,22 @@ IDEMPOTENCY_KEEP_MS = 7 * 86_400_000
 _PHOTO_META = [c for c in report_photos.columns if c.name != "data"]
 
 
-def lock_category(conn: Connection, category: str) -> None:
-    """PostgreSQL: serialize report creation per category across processes, so two near-duplicates
-    arriving together are still linked (SQLite writers are already serialized)."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext('ecopatrol.report:' || :c))"), {"c": category}
-        )
+#: squares of the near-duplicate locks: 0.01° is wider than the 200-m duplicate radius in both
+#: directions up to latitude 79°, so two reports within the radius are in the same or adjacent squares
+LOCK_SQUARES_PER_DEG = 100
+
+
+def lock_place(conn: Connection, category: str, lon: float, lat: float) -> None:
+    """PostgreSQL: serialize the creation of precisely located reports of one category that could be
+    near-duplicates, across processes: each takes the locks of the 3×3 squares around its own, in
+    one sorted order (no deadlock), so two reports within the radius share a square and one waits,
+    while reports farther apart go on together. (SQLite writers are already serialized.)"""
+    if conn.dialect.name != "postgresql":
+        return
+    i, j = math.floor(lon * LOCK_SQUARES_PER_DEG), math.floor(lat * LOCK_SQUARES_PER_DEG)
+    keys = [f"ecopatrol.report:{category}:{i + di}:{j + dj}" for di in (-1, 0, 1) for dj in (-1, 0, 1)]
+    conn.execute(text("SELECT count(pg_advisory_xact_lock(k)) FROM (SELECT hashtext(u) AS k "
+                      "FROM unnest(CAST(:keys AS text[])) AS u ORDER BY 1) AS sorted"), {"keys": keys})
 
 
 def insert_report(conn: Connection, values: dict[str, Any]) -> int:

@@ -342,9 +342,9 @@ def store_prepared(
 ) -> StoredReport:
     """Insert the report, its first timeline entry and its photos (inside the caller's transaction)."""
     report, loc, patrol = prepared.report, prepared.location, prepared.patrol
-    repo.lock_category(conn, report.category)
     duplicate_of = None
     if loc.uncertainty_m == 0:
+        repo.lock_place(conn, report.category, loc.lon, loc.lat)
         duplicate_of = context.find_duplicate(
             conn, category=report.category, lon=loc.lon, lat=loc.lat, observed_ms=prepared.observed_ms
         )

@@ -528,3 +528,30 @@ def test_the_public_status_shows_no_people(county: Runtime) -> None:
         assert secret not in text
     assert [s["status"] for s in status["timeline"]] == ["received", "triaged", "assigned"]
     assert status["status_label"]["zh"] == "已派警"
+
+
+def test_place_locks_hold_back_a_possible_duplicate_and_nothing_farther(pg_store) -> None:  # type: ignore[no-untyped-def]
+    """PostgreSQL: a report being stored holds its category's locks around its place. A report of the
+    same category within the duplicate radius waits for it, even across a square's edge; one farther
+    away or of another category does not."""
+    from sqlalchemy.exc import OperationalError
+
+    lon, lat = 120.70999, 28.80001  # just west of a 0.01° edge
+    with pg_store.engine.connect() as holder:
+        holder.begin()
+        repo.lock_place(holder, "firearm", lon, lat)
+
+        def waits(category: str, at: tuple[float, float]) -> bool:
+            with pg_store.engine.connect() as other, other.begin():
+                other.execute(sa.text("SET LOCAL lock_timeout = '150ms'"))
+                try:
+                    repo.lock_place(other, category, *at)
+                except OperationalError:
+                    return True
+                return False
+
+        assert waits("firearm", (lon + 0.0015, lat))  # 146 m east, in the next square
+        assert not waits("firearm", (lon + 0.03, lat))  # 2.9 km east
+        assert not waits("snare", (lon, lat))
+        holder.rollback()
+    assert not waits("firearm", (lon + 0.0015, lat))
