@@ -16,26 +16,12 @@ from ecopatrol import audit
 from ecopatrol.api.deps import Commander, RuntimeDep
 from ecopatrol.api.errors import not_found
 from ecopatrol.runtime import Runtime
-from ecopatrol.store.tokens_repo import Principal, TokenState, list_tokens, revoke_token
+from ecopatrol.store.tokens_repo import Principal, TokenRecord, list_tokens, revoke_token
 
 router = APIRouter(prefix="/api/v1/tokens", tags=["tokens"])
 
 TokenId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 IncludeAll = Annotated[bool, Query(alias="all", description="revoked and expired ones too")]
-
-
-class TokenPublic(BaseModel):
-    id: int
-    role: str
-    name: str
-    org: str | None
-    unit_id: str | None
-    squad_id: str | None
-    person_id: str | None
-    created_ms: int
-    expires_ms: int | None
-    revoked_ms: int | None
-    state: TokenState
 
 
 class TokenRevoked(BaseModel):
@@ -44,11 +30,10 @@ class TokenRevoked(BaseModel):
 
 
 @router.get("")
-def tokens(runtime: RuntimeDep, _: Commander, include_all: IncludeAll = False) -> list[TokenPublic]:
+def tokens(runtime: RuntimeDep, _: Commander, include_all: IncludeAll = False) -> list[TokenRecord]:
     """Tokens newest first: the live ones, or all of them (state: live, expired, revoked)."""
     with runtime.store.read() as conn:
-        records = list_tokens(conn, now_ms=runtime.now_ms(), include_all=include_all)
-    return [TokenPublic.model_validate(r, from_attributes=True) for r in records]
+        return list_tokens(conn, now_ms=runtime.now_ms(), include_all=include_all)
 
 
 @router.post("/{token_id}/revoke")
