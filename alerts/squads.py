@@ -9,13 +9,16 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.localtime import DEFAULT_TZ, in_daily_window, local_datetime, parse_hhmm, resolve_tz
 from alerts.model import Alert, AlertState, Position, to_plain
 
 POLICE_PER_SQUAD = 1
 AUXILIARY_PER_SQUAD = 2
+#: the last epoch millisecond of 9999-12-31 UTC: later (or negative) times are no duty window, and
+#: would not fit a datetime or, far out, a database integer
+MAX_EPOCH_MS = 253_402_300_799_999
 
 
 class Role(StrEnum):
@@ -135,8 +138,8 @@ class Shift(BaseModel):
 class DutyWindow(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    start_ms: int
-    end_ms: int
+    start_ms: int = Field(ge=0, le=MAX_EPOCH_MS)
+    end_ms: int = Field(ge=0, le=MAX_EPOCH_MS)
 
     @model_validator(mode="after")
     def _span(self) -> DutyWindow:

@@ -90,7 +90,8 @@ def units_add(unit_id: str,
               datum: Annotated[str, typer.Option(help="wgs84 | gcj02 | cgcs2000")] = "wgs84",
               device: Annotated[list[str] | None, typer.Option(help="a reporting device id")] = None,
               name: Annotated[str, typer.Option()] = "", config: ConfigOpt = None) -> None:
-    """Register a unit (and the devices that report for it)."""
+    """Register a unit (and the devices that report for it; again: lifts a device's revoke)."""
+    from ecopatrol.audit import cli_actor
     from ecopatrol.store import units_repo
 
     if mode not in ("vehicle", "foot", "boat"):
@@ -100,8 +101,8 @@ def units_add(unit_id: str,
     runtime = _runtime(config)
     with runtime.store.write() as conn:
         units_repo.upsert_unit(conn, unit_id, mode=mode, datum=datum, name=name, now_ms=runtime.now_ms())
-        for d in device or []:
-            units_repo.add_device(conn, d, unit_id, key_hash=None, now_ms=runtime.now_ms())
+        for d in device or []:  # keyless (and so never expiring); registering again lifts a revoke
+            units_repo.add_device(conn, d, unit_id, key_hash=None, now_ms=runtime.now_ms(), actor=cli_actor())
     typer.echo(f"unit {unit_id} ({mode}, {datum}) registered" + (f" with devices {', '.join(device)}"
                                                                   if device else ""))
 
@@ -187,6 +188,7 @@ def coverage(since: Annotated[str, typer.Option(help="window, e.g. 24h, 7d, 30d"
 
 
 from ecopatrol.cli_audit import audit_app  # noqa: E402
+from ecopatrol.cli_devices import register as register_devices  # noqa: E402
 from ecopatrol.cli_reports import reports_app  # noqa: E402
 from ecopatrol.cli_review import register as register_review  # noqa: E402
 from ecopatrol.cli_rules import rules_app  # noqa: E402
@@ -197,6 +199,7 @@ app.add_typer(reports_app, name="reports")
 app.add_typer(rules_app, name="rules")
 app.add_typer(audit_app, name="audit")
 register_review(app)  # map, export
+register_devices(units_app)  # units devices, units revoke-device
 
 
 def main() -> None:

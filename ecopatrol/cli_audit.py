@@ -1,10 +1,23 @@
 """``ecopatrol audit …``: check and read the evidence trail.
 
-- ``verify [--json] [--anchor SEQ:HASH …]``: exit 0 with the count and the head when every entry is
-  intact; exit 1 naming the first bad ``seq`` and what is wrong (changed, removed, chain broken,
-  truncated, head mismatch, anchor mismatch). Note the printed head somewhere else and pass it back as
-  ``--anchor`` later: that also catches a rewrite of the whole log.
+- ``verify [--json] [--anchor SEQ:HASH …] [--key-file PATH] [--legacy-until SEQ]``: checks every
+  entry's hash (keyed entries with the audit key: ``--key-file``, else ``[audit] key_file`` /
+  ``ECOPATROL_AUDIT_KEY_FILE``), the seq sequence, the chain links, the head and the anchors. Exit codes:
+
+  - 0: intact (with the count, the head, and how many entries are keyed and unkeyed);
+  - 1: broken, naming the first bad ``seq`` and what is wrong (changed, removed, chain broken,
+    truncated, head mismatch, anchor mismatch, unknown key, unkeyed);
+  - 2: bad arguments or an unusable key file (``--key-file`` missing, unreadable, not 32 bytes);
+  - 3: unverified: nothing wrong found, but keyed entries' hashes could not be checked because no key
+    file was found (never reported as intact).
+
+  With a key, unkeyed entries after ``--legacy-until`` (default 0) fail: pass the last seq written
+  before the key existed (printed when the key was made, and by ``verify``). Note the printed head
+  somewhere else and pass it back as ``--anchor`` later: that also catches a rewrite by someone who
+  holds the key.
 - ``show [--entity report --id 12] [--action alert.] [--limit N] [--json]``: the entries, oldest first.
+
+Both read the database without the audit key (a host that is not an API host can run them).
 """
 
 from __future__ import annotations
@@ -12,13 +25,22 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+from ecopatrol.config import ConfigError, Settings, load_settings
+
+if TYPE_CHECKING:
+    from ecopatrol.audit.chain import AuditKey
+    from ecopatrol.audit.verify import Verdict
+    from ecopatrol.store import Store
 
 audit_app = typer.Typer(help="The evidence trail (证据链): verify it, read it", no_args_is_help=True)
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="config.toml")]
+#: ``verify``'s exit code when keyed entries could not be checked (no key file)
+EXIT_UNVERIFIED = 3
 
 
 @audit_app.callback()
@@ -31,31 +53,92 @@ def verify_command(
     as_json: Annotated[bool, typer.Option("--json", help="print the verdict as JSON")] = False,
     anchor: Annotated[list[str] | None, typer.Option(
         help="SEQ:HASH noted earlier (a hash prefix of 12+ characters will do); repeatable")] = None,
+    key_file: Annotated[Path | None, typer.Option(
+        "--key-file", help="the audit key file (default: [audit] key_file or "
+        "ECOPATROL_AUDIT_KEY_FILE)")] = None,
+    legacy_until: Annotated[int | None, typer.Option(
+        "--legacy-until", min=0, help="the last seq written before the audit key existed: unkeyed entries "
+        "after it fail (default 0 with a key)")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Check every entry's hash, the seq sequence, the chain links, the head (and anchors)."""
     from ecopatrol.audit import verify
-    from ecopatrol.cli import _runtime, fail
+    from ecopatrol.cli import fail
 
     anchors = _anchors(anchor or [], fail)
-    runtime = _runtime(config)
+    settings = _settings(config)
+    key, key_path = _verify_key(settings, key_file, fail)
+    store = _store(settings)
     try:
-        with runtime.store.read() as conn:
-            verdict = verify(conn, anchors=anchors)
+        with store.read() as conn:
+            verdict = verify(conn, key=key, legacy_until=legacy_until, anchors=anchors)
     finally:
-        runtime.close()
+        store.dispose()
     if as_json:
         typer.echo(json.dumps(verdict.to_dict(), ensure_ascii=False))
-    elif verdict.problem is None:
-        typer.echo(f"audit trail intact: {verdict.count} entries; head seq {verdict.last_seq} "
-                   f"{verdict.last_hash}")
     else:
-        p = verdict.problem
+        _echo_verdict(verdict, key_path if key is None else None)
+    if verdict.status != "ok":
+        raise typer.Exit(1 if verdict.status == "broken" else EXIT_UNVERIFIED)
+
+
+def _settings(config: Path | None) -> Settings:
+    from ecopatrol.cli import fail
+
+    try:
+        return load_settings(config)
+    except ConfigError as exc:
+        raise fail(str(exc)) from None
+
+
+def _store(settings: Settings) -> Store:
+    """The database without an audit key (reading needs none)."""
+    from ecopatrol.store import open_store
+
+    return open_store(settings.database_url, sqlite_synchronous=settings.database.sqlite_synchronous)
+
+
+def _verify_key(settings: Settings, key_file: Path | None, fail: Any) -> tuple[AuditKey | None, Path]:
+    """The key ``--key-file`` names (it must be usable), else the configured one when its file exists."""
+    from ecopatrol.audit.keys import AuditKeyError, load_key
+
+    path = key_file if key_file is not None else settings.audit_key_path
+    if key_file is None and not path.exists():
+        return None, path
+    try:
+        return load_key(path), path
+    except AuditKeyError as exc:
+        raise fail(str(exc)) from None
+
+
+def _echo_verdict(verdict: Verdict, missing_key: Path | None) -> None:
+    """The verdict in words: intact on stdout, broken or unverified on stderr."""
+    p = verdict.problem
+    if p is not None:
         typer.secho(f"audit trail BROKEN at seq {p.seq}: {p.kind.replace('_', ' ')} — {p.detail}",
                     fg=typer.colors.RED, err=True)
         typer.echo(f"{verdict.count} entries intact before it (up to seq {verdict.last_seq})", err=True)
-    if verdict.problem is not None:
-        raise typer.Exit(1)
+        return
+    keying = _keying(verdict)
+    if verdict.unchecked:
+        typer.secho(f"audit trail UNVERIFIED: {verdict.unchecked} keyed entries (key {verdict.key_id}) could "
+                    f"not be checked: no audit key file at {missing_key} (pass --key-file PATH). Their "
+                    f"seq, chain links and the head are intact: {verdict.count} entries, head seq "
+                    f"{verdict.last_seq} {verdict.last_hash}; {keying}", fg=typer.colors.YELLOW, err=True)
+        return
+    typer.echo(f"audit trail intact: {verdict.count} entries; head seq {verdict.last_seq} "
+               f"{verdict.last_hash}; {keying}")
+    if missing_key is not None:
+        typer.echo(f"note: no audit key file at {missing_key}: these are plain SHA-256 entries, which only "
+                   "an --anchor protects against a rewrite of the whole log", err=True)
+
+
+def _keying(verdict: Verdict) -> str:
+    keyed = f"{verdict.keyed} keyed (key {verdict.key_id})" if verdict.keyed else "none keyed"
+    if not verdict.unkeyed:
+        return keyed
+    stretch = "seq 1" if verdict.unkeyed == 1 else f"seq 1–{verdict.unkeyed}"
+    return f"{keyed}, {verdict.unkeyed} unkeyed ({stretch}, written before the key)"
 
 
 def _anchors(items: list[str], fail: Any) -> dict[int, str]:
@@ -81,14 +164,13 @@ def show_command(
 ) -> None:
     """The newest entries (oldest first): seq, time, actor, action, entity, before → after."""
     from ecopatrol.audit import entries
-    from ecopatrol.cli import _runtime
 
-    runtime = _runtime(config)
+    store = _store(_settings(config))
     try:
-        with runtime.store.read() as conn:
+        with store.read() as conn:
             rows = entries(conn, entity=entity, entity_id=entity_id, action=action, limit=limit)
     finally:
-        runtime.close()
+        store.dispose()
     for row in rows:
         item = _item(row)
         if as_json:
@@ -104,4 +186,4 @@ def _item(row: Any) -> dict[str, Any]:
             "entity": row.entity, "entity_id": row.entity_id,
             "before": json.loads(row.before_json) if row.before_json is not None else None,
             "after": json.loads(row.after_json) if row.after_json is not None else None,
-            "prev_hash": row.prev_hash, "hash": row.hash}
+            "prev_hash": row.prev_hash, "hash": row.hash, "key_id": row.key_id}

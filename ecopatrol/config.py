@@ -1,7 +1,8 @@
 """Typed, frozen settings read from ``config.toml`` with ``ECOPATROL_*`` environment overrides.
 
 Precedence: built-in defaults < the TOML file < environment. ``ECOPATROL_DATABASE_URL`` sets
-``database.url``; any other key is ``ECOPATROL_<SECTION>__<KEY>``
+``database.url``, ``ECOPATROL_AUDIT_KEY_FILE`` sets ``audit.key_file``; any other key is
+``ECOPATROL_<SECTION>__<KEY>``
 (e.g. ``ECOPATROL_INGEST__ALLOW_AUTO_REGISTER=true``), its value read as a TOML literal
 when it parses as one, else as a string.
 """
@@ -115,6 +116,13 @@ class MapsSettings(_Section):
     tile_attribution: str = ""
 
 
+class AuditSettings(_Section):
+    """Where the evidence trail's HMAC key lives (``ecopatrol.audit.keys``): a file of 32 random bytes
+    on the API hosts, never in the database nor in this file; relative paths are next to the config."""
+
+    key_file: str = Field("data/audit.key", min_length=1)
+
+
 class Settings(_Section):
     server: ServerSettings = ServerSettings()
     database: DatabaseSettings = DatabaseSettings()
@@ -125,6 +133,7 @@ class Settings(_Section):
     reports: ReportsSettings = ReportsSettings()
     maps: MapsSettings = MapsSettings()
     auth: AuthSettings = AuthSettings()
+    audit: AuditSettings = AuditSettings()
     rules: list[dict[str, Any]] = []
     escalation: dict[str, Any] = {}
     channels: dict[str, Any] = {}
@@ -143,6 +152,11 @@ class Settings(_Section):
         if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
             return prefix + str(self.resolve_path(url[len(prefix):]))
         return url
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The audit key file, a relative path resolved next to the config."""
+        return self.resolve_path(self.audit.key_file)
 
 
 def load_settings(path: str | os.PathLike[str] | None = None,
@@ -182,6 +196,11 @@ def _apply_env(data: dict[str, Any], env: dict[str, str]) -> None:
             if not isinstance(node, dict):
                 raise ConfigError(f"{name}: {part} is not a table")
         node[parts[-1]] = _literal(raw)
+    if env.get("ECOPATROL_AUDIT_KEY_FILE"):  # a path, taken as it is (never read as a TOML literal)
+        section = data.setdefault("audit", {})
+        if not isinstance(section, dict):
+            raise ConfigError("ECOPATROL_AUDIT_KEY_FILE: audit is not a table")
+        section["key_file"] = env["ECOPATROL_AUDIT_KEY_FILE"]
 
 
 def _literal(raw: str) -> Any:

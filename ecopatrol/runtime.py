@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ecopatrol.audit.chain import AuditKey
 from ecopatrol.config import Settings
 from ecopatrol.events import EventBus
 from ecopatrol.store import Store, open_store
@@ -20,7 +21,10 @@ def system_clock_ms() -> int:
 
 @dataclass
 class Runtime:
-    """Everything a request handler, a job or a CLI command needs. ``clock`` is injectable for tests."""
+    """Everything a request handler, a job or a CLI command needs. ``clock`` is injectable for tests.
+
+    The audit key travels with the store (``Store.with_audit_key``): ``build_runtime`` loads it, a
+    runtime built by hand on a store without one writes plain SHA-256 audit entries."""
 
     settings: Settings
     store: Store
@@ -33,6 +37,11 @@ class Runtime:
 
     def now_ms(self) -> int:
         return self.clock()
+
+    @property
+    def audit_key(self) -> AuditKey | None:
+        """The key this runtime's audit entries are keyed with."""
+        return self.store.audit_key
 
     def layer_index(self):  # type: ignore[no-untyped-def]
         """The layers and their placer, reloaded when an import changed them (any process: the
@@ -61,5 +70,14 @@ class Runtime:
 
 
 def build_runtime(settings: Settings, *, clock: Callable[[], int] | None = None) -> Runtime:
+    """Open (and migrate) the database and load the audit key, making it at the first start
+    (``AuditKeyError``, a ``ConfigError`` naming the file, when it is unusable)."""
+    from ecopatrol.audit.keys import open_audit_key
+
     store = open_store(settings.database_url, sqlite_synchronous=settings.database.sqlite_synchronous)
-    return Runtime(settings=settings, store=store, clock=clock or system_clock_ms)
+    try:
+        key = open_audit_key(settings.audit_key_path, store)
+    except Exception:
+        store.dispose()
+        raise
+    return Runtime(settings=settings, store=store.with_audit_key(key), clock=clock or system_clock_ms)

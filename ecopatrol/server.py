@@ -26,7 +26,11 @@ def run_server(runtime: Runtime, *, host: str | None = None, port: int | None = 
     them, chosen by an advisory lock, runs the scheduled rules."""
     settings = runtime.settings.server
     tune_interpreter()
-    for note in startup_notes(runtime):
+    notes = startup_notes(runtime)
+    if runtime.audit_key is None:  # only a runtime built by hand (build_runtime always loads a key)
+        notes.append("the audit trail is not keyed: a rewrite of the whole log by someone with database "
+                     "access would pass `ecopatrol audit verify`")
+    for note in notes:
         print(note, file=sys.stderr, flush=True)
     bind = {"host": host or settings.host, "port": port or settings.port, "log_level": "info",
             "access_log": settings.access_log, "timeout_graceful_shutdown": 5}

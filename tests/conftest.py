@@ -102,7 +102,8 @@ def _truncate(store: Store) -> None:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return load_settings(environ={"ECOPATROL_CONFIG": str(Path(__file__).parent.parent / "config.toml"),
-                                  "ECOPATROL_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}"})
+                                  "ECOPATROL_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}",
+                                  "ECOPATROL_AUDIT_KEY_FILE": str(tmp_path / "audit.key")})
 
 
 @pytest.fixture

@@ -2,16 +2,18 @@
 squad, person and token change — who, when, what, before and after — and ``verify``, which finds any
 entry changed, removed, slipped in or cut off.
 
-- ``chain``: the pure part (canonical JSON, ``hash = sha256(prev_hash + canonical row)``, linking);
+- ``chain``: the pure part (canonical JSON, ``hash = HMAC-SHA256(key, prev_hash + canonical row)``,
+  plain SHA-256 for entries from before the key, linking);
+- ``keys``: the audit key, a file outside the database (made at the first start);
 - ``trail``: ``record`` in the caller's transaction (appended at its commit), reads;
 - ``subjects``: the one-line hooks for reports, alerts, people, squads and tokens;
 - ``verify``: the walk and its verdict.
 
-Tables: ``ecopatrol.store.audit_schema`` (migration ``0006_audit``). CLI: ``ecopatrol audit verify``,
-``ecopatrol audit show``.
+Tables: ``ecopatrol.store.audit_schema`` (migrations ``0006_audit``, ``0014_audit_key``). CLI:
+``ecopatrol audit verify``, ``ecopatrol audit show``.
 """
 
-from ecopatrol.audit.chain import GENESIS, Entry, canonical_json, entry_hash
+from ecopatrol.audit.chain import GENESIS, AuditKey, Entry, canonical_json, entry_hash
 from ecopatrol.audit.subjects import (
     ALERT_FIELDS,
     actor_name,
@@ -37,6 +39,7 @@ from ecopatrol.audit.verify import Problem, Verdict, verify
 __all__ = [
     "ALERT_FIELDS",
     "GENESIS",
+    "AuditKey",
     "Entry",
     "Problem",
     "Verdict",

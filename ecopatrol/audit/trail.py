@@ -13,6 +13,10 @@ transaction commits (a ``commit`` listener, just before the database commit), so
 - one transaction costs one read of the head and one INSERT (of all its entries); a trigger moves the
   head.
 
+Entries are keyed with the audit key of the store the connection came from (``Store.audit_key``,
+carried as the ``AUDIT_KEY_OPTION`` execution option: ``build_runtime`` loads it from the settings and
+every ``runtime.store.write()`` hands it on); a connection without one appends plain SHA-256 entries.
+
 Appends continue from ``audit_head`` (not from the last row of the log), so a tail cut off the log
 stays a visible gap after later appends. ``flush(conn)`` appends what is queued at once. Savepoints
 are not tracked (the code base uses none): an entry queued inside a savepoint that is rolled back
@@ -29,13 +33,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, event, insert, select, text
 
-from ecopatrol.audit.chain import GENESIS, Entry, link
+from ecopatrol.audit.chain import GENESIS, AuditKey, Entry, link
 from ecopatrol.store.audit_schema import audit_head, audit_log
+from ecopatrol.store.engine import AUDIT_KEY_OPTION
 
 _LOCK_SQL = text("SELECT pg_advisory_xact_lock(hashtext('ecopatrol.audit'))")
 _HEAD = select(audit_head.c.seq, audit_head.c.hash).where(audit_head.c.id == 1)
 _HEAD_FOR_UPDATE = _HEAD.with_for_update()
 _LAST = select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+_NEWEST = select(audit_log.c.seq, audit_log.c.key_id).order_by(audit_log.c.seq.desc()).limit(1)
 _INSERT = insert(audit_log)
 
 _queues: weakref.WeakKeyDictionary[object, list[Entry]] = weakref.WeakKeyDictionary()
@@ -114,9 +120,14 @@ def _append(conn: Connection, entries: Sequence[Entry]) -> int:
     seq, prev = _locked_head(conn)
     if not entries:
         return seq
-    rows = list(link(entries, after_seq=seq, after_hash=prev))
+    rows = list(link(entries, after_seq=seq, after_hash=prev, key=connection_key(conn)))
     conn.execute(_INSERT, rows if len(rows) > 1 else rows[0])
     return int(rows[-1]["seq"])
+
+
+def connection_key(conn: Connection) -> AuditKey | None:
+    """The audit key this connection's appends are keyed with (its store's), if any."""
+    return conn.get_execution_options().get(AUDIT_KEY_OPTION)
 
 
 def _locked_head(conn: Connection) -> tuple[int, str]:
@@ -162,6 +173,12 @@ def head(conn: Connection) -> tuple[int, str] | None:
     """The stored head (``seq``, ``hash``); None before the first entry."""
     row = conn.execute(_HEAD).first()
     return None if row is None else (int(row.seq), str(row.hash))
+
+
+def newest(conn: Connection) -> tuple[int, str | None]:
+    """The newest entry's ``seq`` (0: empty trail) and ``key_id`` (None: unkeyed)."""
+    row = conn.execute(_NEWEST).first()
+    return (0, None) if row is None else (int(row.seq), row.key_id)
 
 
 def entries(conn: Connection, *, entity: str | None = None, entity_id: str | None = None,

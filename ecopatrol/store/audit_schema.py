@@ -3,7 +3,9 @@
 - ``audit_log``: append-only and hash-chained. One row per change of a report, alert, squad, person
   or token: who (``actor``), when (``at_ms``), what (``action`` on ``entity``/``entity_id``) and the
   state before and after as canonical JSON text (never JSONB: the stored bytes are what is hashed).
-  ``seq`` is gapless from 1; ``hash = sha256(prev_hash + canonical row)`` (``ecopatrol.audit.chain``).
+  ``seq`` is gapless from 1; ``hash = HMAC-SHA256(audit key, prev_hash + canonical row)`` with
+  ``key_id`` naming the key (migration ``0014_audit_key``), or ``sha256(prev_hash + canonical row)``
+  with ``key_id`` NULL for entries written before a key existed (``ecopatrol.audit.chain``).
 - ``audit_head``: one row (``id = 1``), the newest ``seq`` and ``hash``, moved by a trigger with every
   insert into the log, so a log cut short at the tail no longer matches its head.
 
@@ -30,6 +32,7 @@ audit_log = Table(
     Column("after_json", Text),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    Column("key_id", String(16)),
     Index("ix_audit_log_entity", "entity", "entity_id", "seq"),
 )
 

@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 
+if TYPE_CHECKING:
+    from ecopatrol.audit.chain import AuditKey
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+#: the execution option that carries a store's audit key to the trail's append (``ecopatrol.audit.trail``)
+AUDIT_KEY_OPTION = "ecopatrol_audit_key"
 
 
 class Store:
@@ -23,14 +29,28 @@ class Store:
     PostgreSQL reads run in autocommit: at READ COMMITTED every statement sees its own snapshot anyway,
     and a read then costs one round trip instead of three (BEGIN, the query, ROLLBACK). SQLite reads
     keep their transaction (one snapshot for the whole read).
+
+    ``audit_key`` (``with_audit_key``) rides on every connection of ``write`` and ``read`` as the
+    ``AUDIT_KEY_OPTION`` execution option: the evidence trail keys the entries those transactions
+    append with it (None: plain SHA-256 entries).
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, audit_key: AuditKey | None = None,
+                 write_lock: AbstractContextManager[object] | None = None) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self.write_lock = threading.RLock() if self.dialect == "sqlite" else _NoLock()
-        self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT") \
-            if self.dialect == "postgresql" else engine
+        self.audit_key = audit_key
+        self.write_lock: AbstractContextManager[object] = write_lock if write_lock is not None \
+            else threading.RLock() if self.dialect == "sqlite" else _NoLock()
+        keyed = {AUDIT_KEY_OPTION: audit_key} if audit_key is not None else {}
+        self._write_engine = engine.execution_options(**keyed) if keyed else engine
+        self._read_engine = engine.execution_options(isolation_level="AUTOCOMMIT", **keyed) \
+            if self.dialect == "postgresql" else self._write_engine
+
+    def with_audit_key(self, key: AuditKey | None) -> Store:
+        """This database with its audit entries keyed with ``key``: the same engine, pool and write
+        lock (the store itself is left as it is)."""
+        return Store(self.engine, audit_key=key, write_lock=self.write_lock)
 
     @property
     def is_postgres(self) -> bool:
@@ -39,7 +59,7 @@ class Store:
     @contextmanager
     def write(self) -> Iterator[Connection]:
         """A transaction that commits on success (durable before the caller acknowledges)."""
-        with self.write_lock, self.engine.begin() as conn:
+        with self.write_lock, self._write_engine.begin() as conn:
             yield conn
 
     @contextmanager

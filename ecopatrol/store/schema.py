@@ -36,6 +36,8 @@ devices = Table(
     Column("unit_id", String(64), nullable=False, index=True),
     Column("key_hash", String(128), nullable=True),
     Column("created_ms", BigInteger, nullable=False),
+    Column("key_expires_ms", BigInteger, nullable=True),
+    Column("revoked_ms", BigInteger, nullable=True),
 )
 
 fixes = Table(

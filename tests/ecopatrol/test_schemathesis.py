@@ -18,52 +18,32 @@ from hypothesis import HealthCheck, Phase, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-from ecopatrol.config import AuthSettings, Settings
+from ecopatrol.config import Settings
 from ecopatrol.runtime import Runtime
-from ecopatrol.store import open_store, units_repo
-from ecopatrol.store.tokens_repo import create_token
-from tests.conftest import FakeClock
-from tests.ecopatrol.helpers_layers import load_small_county
+from tests.ecopatrol.helpers_fuzz import CHECKS, STREAM_PATH, commander_headers, open_fuzz_runtime
 from tests.ecopatrol.helpers_reports import build_app
 
 pytestmark = pytest.mark.slow
 
-CHECKS = [not_a_server_error, content_type_conformance, response_schema_conformance]
 EXAMPLES_PER_OPERATION = 25
-#: the alert stream never ends by itself: each call is cut after this long, and it gets fewer examples
-STREAM_PATH, STREAM_CUT_S, STREAM_EXAMPLES = "/api/v1/alerts/stream", 0.3, 5
+#: the alert stream (STREAM_PATH) never ends by itself: each call is cut after this long, and it gets
+#: fewer examples
+STREAM_CUT_S, STREAM_EXAMPLES = 0.3, 5
 ABSURD_NUMBERS = ("1" + "0" * 30, "-" + "1" + "0" * 30, "1e308", "-1e308", "nan", "inf", "-inf", "-1", "0")
 
 
 @pytest.fixture
 def fuzz_runtime(settings: Settings, tmp_path: Path) -> Iterator[Runtime]:
     """A county and two units (one with a Traccar device), on SQLite."""
-    store = open_store(f"sqlite:///{tmp_path / 'fuzz.db'}")
-    # the failed-authentication brake (429 after 20 in a minute) would make answers depend on timing
-    unlimited = settings.model_copy(update={"auth": AuthSettings(max_failures=10**9)})
-    runtime = Runtime(settings=unlimited, store=store, clock=FakeClock())
-    load_small_county(runtime, tmp_path / "layers")
-    with store.write() as conn:
-        for unit_id, mode in (("car-1", "vehicle"), ("foot-1", "foot")):
-            units_repo.upsert_unit(conn, unit_id, mode=mode, now_ms=runtime.now_ms())
-        units_repo.add_device(conn, "866000000000001", "car-1", key_hash=None, now_ms=runtime.now_ms())
-    yield runtime
-    store.dispose()
+    with open_fuzz_runtime(settings, tmp_path) as runtime:
+        yield runtime
 
 
 @pytest.fixture
 def commander(fuzz_runtime: Runtime) -> Callable[[], dict[str, str]]:
     """Headers with a new commander token (a fuzzed revoke may cut off an earlier one)."""
-
-    def headers() -> dict[str, str]:
-        with fuzz_runtime.store.write() as conn:
-            value = create_token(conn, role="commander", name="fuzz", now_ms=fuzz_runtime.now_ms())
-        return {"Authorization": f"Bearer {value}"}
-
-    return headers
+    return commander_headers(fuzz_runtime)
 
 
 @pytest.fixture
