@@ -22,6 +22,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import socket
 import subprocess
 import sys
@@ -37,7 +38,7 @@ from typing import Any
 import aiohttp
 import httpx
 import numpy as np
-from _server import read_sse, wait_healthy
+from _server import read_sse, run_fast, tree_cpu_s, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -270,11 +271,13 @@ def post_fixes(url: str, token: str, units_file: str, duration_s: float, batch: 
             if late:
                 errors["unanswered after the run + 30 s"] = len(late)
             elapsed = time.monotonic() - start
+            cpu = resource.getrusage(resource.RUSAGE_SELF)
             print(json.dumps({"sent": (len(tasks) - len(late)) * batch, "requests": len(tasks),
+                              "cpu_s": cpu.ru_utime + cpu.ru_stime,
                               "elapsed_s": elapsed, "errors": errors,
                               "p50_ms": _pct(latencies, 50), "p99_ms": _pct(latencies, 99)}), flush=True)
 
-    asyncio.run(run())
+    run_fast(run())
 
 
 # ---------------------------------------------------------------------------------------- phones
@@ -488,7 +491,9 @@ def main(argv: list[str] | None = None) -> bool:
             print(f"load: {len(world.phones)} phones, {len(world.units)} units at 1 fix/s, a report every "
                   f"{args.report_every:g} s for {args.duration:g} s")
             every = args.duration * 10 if args.reports_off else args.report_every
-            seen, reports, _ = asyncio.run(load(url, world, args.duration, every, rng))
+            cpu0 = _cpu_now(proc.pid)
+            seen, reports, _ = run_fast(load(url, world, args.duration, every, rng))
+            cpu = {k: v - cpu0[k] for k, v in _cpu_now(proc.pid).items()}
             fixes: dict[str, Any] = {}
             if fixer is not None:
                 out, _ = fixer.communicate(timeout=args.duration + 120)
@@ -503,7 +508,32 @@ def main(argv: list[str] | None = None) -> bool:
             except subprocess.TimeoutExpired:
                 proc.kill()
             receiver.shutdown()
-    return summarize(seen, reports, received, fixes, len(world.phones), logged, args.verbose)
+    ok = summarize(seen, reports, received, fixes, len(world.phones), logged, args.verbose)
+    print_cpu(cpu, fixes.get("cpu_s"), args.duration)
+    return ok
+
+
+def _cpu_now(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far: the API processes, every PostgreSQL process, this load process."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    postgres = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _comm(p) == "postgres"]
+    return {"api": tree_cpu_s(server_pid) or 0.0,
+            "postgres": sum(tree_cpu_s(p, descendants=False) or 0.0 for p in postgres),
+            "load": own.ru_utime + own.ru_stime}
+
+
+def _comm(proc: Path) -> str:
+    try:
+        return (proc / "comm").read_text().strip()
+    except OSError:
+        return ""
+
+
+def print_cpu(cpu: dict[str, float], fixer_cpu_s: float | None, duration_s: float) -> None:
+    """Cores used over the run: what the server used, and what the load generator took from it."""
+    load = cpu["load"] + (fixer_cpu_s or 0.0)
+    print(f"CPU over the run (cores, of {os.cpu_count()}): API processes {cpu['api'] / duration_s:.2f}, "
+          f"PostgreSQL {cpu['postgres'] / duration_s:.2f}, load generator {load / duration_s:.2f}")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -166,11 +167,23 @@ def zone_priorities(layer_index: object) -> dict[str, int]:
 
 
 def duty_since_ms(roster: Roster, now_ms: int) -> int | None:
-    """When the squad's current duty began (to 5 minutes; at most 24 h back); ``None`` off duty."""
+    """When the squad's current duty began (to 5 minutes; at most 24 h back); ``None`` off duty.
+
+    The search steps back on the 5-minute grid from the grid point at or before ``now_ms`` and is
+    remembered per (roster, grid point): every rule of every tick in those 5 minutes reuses it. A
+    round-the-clock squad costs 288 ``on_duty`` calls once per 5 minutes instead of at each call."""
     if not on_duty(roster, now_ms):
         return None
-    t = now_ms
-    while now_ms - t < DUTY_LOOKBACK_MS and on_duty(roster, t - DUTY_STEP_MS):
+    grid = now_ms - now_ms % DUTY_STEP_MS
+    if grid != now_ms and not on_duty(roster, grid):  # the duty began after the grid point
+        return now_ms
+    return _duty_since_on_grid(roster, grid)
+
+
+@lru_cache(maxsize=1024)
+def _duty_since_on_grid(roster: Roster, grid_ms: int) -> int:
+    t = grid_ms
+    while grid_ms - t < DUTY_LOOKBACK_MS and on_duty(roster, t - DUTY_STEP_MS):
         t -= DUTY_STEP_MS
     return t
 
