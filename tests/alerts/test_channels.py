@@ -281,3 +281,36 @@ def test_server_errors_and_refused_connections() -> None:
     result = _run(refused())
     assert result.status_code is None and result.retryable
     assert "ConnectError" in (result.error or "")
+
+
+class _ImportCounter:
+    """A meta-path finder that only counts the module searches that reach the finders."""
+
+    def __init__(self) -> None:
+        self.searched: list[str] = []
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        self.searched.append(name)
+        return None
+
+
+def test_a_webhook_send_searches_for_no_module() -> None:
+    """A failed import is not remembered: httpcore's import of an absent sniffio at every lock it set
+    up searched sys.path on the event loop for every webhook (encode/httpcore#1103)."""
+    import sys
+
+    counter = _ImportCounter()
+    with LoopbackServer(Script([])) as server:
+        async def main() -> list[DeliveryResult]:
+            async with _client() as client:
+                channel = WebhookChannel(server.url + "/hook", SECRET, client, timeout_s=2)
+                first = await channel.send(_notification())  # imports done once are fine
+                sys.meta_path.insert(0, counter)
+                try:
+                    return [first] + [await channel.send(_notification()) for _ in range(5)]
+                finally:
+                    sys.meta_path.remove(counter)
+
+        results = _run(main())
+    assert all(r.ok for r in results)
+    assert counter.searched == []
