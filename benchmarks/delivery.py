@@ -493,7 +493,7 @@ def main(argv: list[str] | None = None) -> bool:
             every = args.duration * 10 if args.reports_off else args.report_every
             cpu0 = _cpu_now(proc.pid)
             seen, reports, _ = run_fast(load(url, world, args.duration, every, rng))
-            cpu = {k: v - cpu0[k] for k, v in _cpu_now(proc.pid).items()}
+            cpu = _cpu_since(cpu0, _cpu_now(proc.pid))
             fixes: dict[str, Any] = {}
             if fixer is not None:
                 out, _ = fixer.communicate(timeout=args.duration + 120)
@@ -514,12 +514,21 @@ def main(argv: list[str] | None = None) -> bool:
 
 
 def _cpu_now(server_pid: int) -> dict[str, float]:
-    """CPU seconds so far: the API processes, every PostgreSQL process, this load process."""
+    """CPU seconds so far: the API processes, this load process, and each PostgreSQL process (by pid:
+    backends come and go)."""
     own = resource.getrusage(resource.RUSAGE_SELF)
-    postgres = [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _comm(p) == "postgres"]
-    return {"api": tree_cpu_s(server_pid) or 0.0,
-            "postgres": sum(tree_cpu_s(p, descendants=False) or 0.0 for p in postgres),
-            "load": own.ru_utime + own.ru_stime}
+    out = {"api": tree_cpu_s(server_pid) or 0.0, "load": own.ru_utime + own.ru_stime}
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit() and _comm(p) == "postgres":
+            out[f"pg{p.name}"] = tree_cpu_s(int(p.name), descendants=False) or 0.0
+    return out
+
+
+def _cpu_since(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """What each used in between; a PostgreSQL process that started in between counts whole."""
+    used = {k: after[k] - before.get(k, 0.0) for k in after}
+    return {"api": used["api"], "load": used["load"],
+            "postgres": sum(v for k, v in used.items() if k.startswith("pg"))}
 
 
 def _comm(proc: Path) -> str:
